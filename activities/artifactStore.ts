@@ -1,0 +1,107 @@
+/**
+ * Artifact store (claim check): trajectories, token ids, execution results and checkpoints
+ * live here; workflow payloads carry only keys. Writes are atomic (temp file + rename), so a
+ * reader sees either nothing or a whole artifact, never half of one.
+ *
+ * `LocalDirArtifactStore` is the default (a local directory or a shared filesystem mounted on
+ * every host). An S3-compatible store implements the same interface.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+
+export interface ArtifactStore {
+  /** Absolute location of the store, for processes (the trainer) that read it directly. */
+  readonly root: string;
+  exists(key: string): Promise<boolean>;
+  read(key: string): Promise<Buffer>;
+  /** Atomic: after it resolves the whole artifact is visible under `key`; before, nothing new is. */
+  write(key: string, data: string | Uint8Array): Promise<void>;
+  /** Keys under a prefix, sorted; in-flight temp files are never listed. */
+  list(prefix: string): Promise<string[]>;
+  remove(key: string): Promise<void>;
+  /** Absolute filesystem path of a key (local and shared-filesystem stores only). */
+  pathOf(key: string): string;
+}
+
+export class LocalDirArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  pathOf(key: string): string {
+    const path = resolve(this.root, key);
+    // Keys come from artifactKeys.ts, but a run id is user input: never escape the store.
+    if (path !== this.root && !path.startsWith(this.root + sep)) {
+      throw new Error(`artifact key escapes the store: ${key}`);
+    }
+    return path;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await stat(this.pathOf(key));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async read(key: string): Promise<Buffer> {
+    return readFile(this.pathOf(key));
+  }
+
+  async write(key: string, data: string | Uint8Array): Promise<void> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const dir = this.pathOf(prefix);
+    try {
+      const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+      return entries
+        .filter((e) => e.isFile() && !e.name.includes('.tmp-'))
+        .map((e) => join(prefix, e.parentPath.slice(dir.length), e.name).split(sep).join('/'))
+        .sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.pathOf(key), { recursive: true, force: true });
+  }
+}
+
+/** Reads a JSONL artifact into records. */
+export async function readJsonl<T>(store: ArtifactStore, key: string): Promise<T[]> {
+  const text = (await store.read(key)).toString('utf8');
+  return text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** Writes records as one atomic JSONL artifact. */
+export async function writeJsonl<T>(store: ArtifactStore, key: string, records: readonly T[]): Promise<void> {
+  await store.write(key, records.map((r) => JSON.stringify(r) + '\n').join(''));
+}

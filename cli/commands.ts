@@ -1,0 +1,7 @@
+/** Every `tirflow` subcommand, in the order `tirflow --help` lists them. */
+import type { Command } from 'commander';
+import { registerDev } from './commands/dev';
+
+export type RegisterCommand = (program: Command) => void;
+
+export const commands: RegisterCommand[] = [registerDev];

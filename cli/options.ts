@@ -1,0 +1,18 @@
+/** Option parsers shared by subcommands: each rejects bad input with one clear line. */
+import { InvalidArgumentError } from 'commander';
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`"${value}" is not a TCP port (an integer from 1 to 65535).`);
+  }
+  return port;
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`"${value}" is not a positive integer.`);
+  }
+  return n;
+}

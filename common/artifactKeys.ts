@@ -1,0 +1,28 @@
+/**
+ * The one home of artifact-store key layout. Keys are '/'-separated relative paths,
+ * derived only from (run, step, shard, turn) so that a retried activity finds the same key.
+ * Pure: safe to import from workflows.
+ */
+
+const pad = (n: number, width = 4): string => String(n).padStart(width, '0');
+
+export const artifactKeys = {
+  runRoot: (runId: string): string => `runs/${runId}`,
+  runConfig: (runId: string): string => `runs/${runId}/config.json`,
+  metrics: (runId: string): string => `runs/${runId}/metrics.jsonl`,
+  stepRoot: (runId: string, step: number): string => `runs/${runId}/steps/${pad(step)}`,
+  /** Trajectories after `generate` of turn `turn` (turn 0 starts from the prompts). */
+  generated: (runId: string, step: number, shard: number, turn: number): string =>
+    `runs/${runId}/steps/${pad(step)}/shards/${pad(shard, 3)}/turn-${pad(turn, 2)}.generated.jsonl`,
+  /** Execution results for the code pending after turn `turn`. */
+  executed: (runId: string, step: number, shard: number, turn: number): string =>
+    `runs/${runId}/steps/${pad(step)}/shards/${pad(shard, 3)}/turn-${pad(turn, 2)}.executed.jsonl`,
+  /** Finished trajectories of a shard with rewards. */
+  scored: (runId: string, step: number, shard: number): string =>
+    `runs/${runId}/steps/${pad(step)}/shards/${pad(shard, 3)}/scored.jsonl`,
+  /** Trainer checkpoint directory of the policy produced by step `step`. */
+  checkpoint: (runId: string, step: number): string => `runs/${runId}/checkpoints/step-${pad(step)}`,
+  /** Evaluation results of the policy after step `step` on a split. */
+  evaluation: (runId: string, step: number, split: string): string =>
+    `runs/${runId}/eval/step-${pad(step)}-${split}.jsonl`,
+};

@@ -1,0 +1,80 @@
+/**
+ * The trajectory: one sampled response to one prompt, with every token tagged as
+ * model-generated (actionMask 1) or tool output (actionMask 0).
+ *
+ * Trajectories never travel in workflow payloads (claim check): they live in the artifact
+ * store as JSONL, one trajectory per line, under the keys of `artifactKeys.ts`.
+ * Token ids are the truth; `responseText` is their decoding, kept for grading and humans,
+ * and is never re-tokenized.
+ */
+
+/** Why generation of a trajectory's current segment ended. */
+export type StopReason =
+  | 'code' // stopped at the closing fence of a ```python block: code awaits execution
+  | 'answer' // produced "</answer>"
+  | 'stop' // another stop string ("User:", "Human:", "Assistant:")
+  | 'eos' // end-of-sequence token
+  | 'length'; // hit max response tokens: truncated
+
+/** Where a trajectory is in the rollout loop. */
+export type TrajectoryPhase =
+  | 'active' // ready for the next `generate` call
+  | 'awaitingExecution' // ends with a python block that `executeCode` must run
+  | 'finished'; // done: ready for `score`
+
+/** Outcome class of one sandboxed execution (sandbox results are data, never exceptions). */
+export type ExecutionStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'killed';
+
+export interface ExecutionRecord {
+  status: ExecutionStatus;
+  durationMs: number;
+  /** Number of observation tokens appended (after the observation cap). */
+  observationTokens: number;
+  truncated: boolean;
+}
+
+export interface Trajectory {
+  /** Unique within a run: `s{step}-p{promptIndex}-n{sampleIndex}`. */
+  id: string;
+  /** Dataset row id of the prompt; all samples of a prompt form one group. */
+  promptId: string;
+  sampleIndex: number;
+  problem: string;
+  /** Reference answer (LaTeX or plain). */
+  referenceAnswer: string;
+  level: string;
+  /** Sampling seed of this trajectory: derived from (run seed, step, shard, sample). */
+  seed: number;
+  promptTokenIds: number[];
+  responseTokenIds: number[];
+  /** Same length as responseTokenIds: 1 = model-generated (trained on), 0 = tool output (masked). */
+  actionMask: number[];
+  responseText: string;
+  phase: TrajectoryPhase;
+  stopReason: StopReason | null;
+  /** Code blocks the model opened and closed (executed or pending). */
+  toolCalls: number;
+  executions: ExecutionRecord[];
+  /** Set while phase is 'awaitingExecution'. */
+  pendingCode: string | null;
+}
+
+/** The result of running one pending code block, written by `executeCode`. */
+export interface ExecutionResult {
+  trajectoryId: string;
+  status: ExecutionStatus;
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  durationMs: number;
+  truncated: boolean;
+}
+
+/** Grading outcome of one finished trajectory, written by `score`. */
+export type GradingStatus = 'correct' | 'incorrect' | 'format' | 'unparsable' | 'timeout' | 'error';
+
+export interface ScoredTrajectory extends Trajectory {
+  reward: number;
+  gradingStatus: GradingStatus;
+  extractedAnswer: string | null;
+}

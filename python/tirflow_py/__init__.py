@@ -1,0 +1,1 @@
+"""tirflow Python half: trainer, ONNX export, grading, tiny-model pretraining."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything outside node_modules: uv, system packages, the Python venv.
+# Running it twice does nothing the second time (each step checks before it acts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. uv (the Python half's package manager).
+if ! command -v uv >/dev/null 2>&1; then
+  if [ -x "$HOME/.local/bin/uv" ]; then
+    export PATH="$HOME/.local/bin:$PATH"
+  else
+    say "installing uv from PyPI"
+    python3 -m pip install --user --quiet uv
+    export PATH="$HOME/.local/bin:$PATH"
+  fi
+fi
+
+# 2. System packages: bubblewrap isolates the code sandbox.
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "missing system packages: ${missing[*]}"
+    say "install them with your package manager, e.g.: sudo apt-get install ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# 3. The Python environment, exactly as locked. `uv sync` is a no-op when it is current;
+#    the stamp skips even uv's start-up when neither the lock nor the venv changed.
+stamp=python/.venv/.tirflow-synced
+if [ ! -f "$stamp" ] || [ python/uv.lock -nt "$stamp" ] || [ python/pyproject.toml -nt "$stamp" ]; then
+  say "syncing the Python environment (python/uv.lock)"
+  (cd python && uv sync --frozen --quiet)
+  touch "$stamp"
+fi
