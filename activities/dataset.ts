@@ -19,7 +19,8 @@ async function load(path: string): Promise<TaskRow[]> {
   try {
     return parseTaskRows(text, path);
   } catch (err) {
-    if (err instanceof DatasetRowError) throw ApplicationFailure.nonRetryable(err.message, 'DatasetRowInvalid');
+    if (err instanceof DatasetRowError)
+      throw ApplicationFailure.nonRetryable(err.message, 'DatasetRowInvalid');
     throw err;
   }
 }
