@@ -1,0 +1,97 @@
+"""ONNX export of a causal LM with KV cache: names, parity with torch, left-padded batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from tirflow_py.fixtures import make_tiny_random_model
+from tirflow_py.onnx_export import export_onnx
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("onnx")
+    model_dir = make_tiny_random_model(root / "hf", seed=3)
+    out_dir = root / "onnx"
+    report = export_onnx(model_dir, out_dir)
+    return model_dir, out_dir, report
+
+
+def test_folder_holds_graph_tokenizer_and_manifest(exported: tuple[Path, Path, dict]) -> None:
+    _, out_dir, report = exported
+    for name in ("model.onnx", "tokenizer.json", "tokenizer_config.json", "config.json", "tirflow-onnx.json"):
+        assert (out_dir / name).exists(), name
+    manifest = json.loads((out_dir / "tirflow-onnx.json").read_text())
+    assert manifest == report["layout"]
+    assert manifest["numLayers"] == 2 and manifest["numKeyValueHeads"] == 2 and manifest["headDim"] == 16
+    assert manifest["eosTokenIds"] == [0]
+
+
+def test_graph_signature_follows_the_decoder_convention(exported: tuple[Path, Path, dict]) -> None:
+    _, out_dir, _ = exported
+    session = ort.InferenceSession(str(out_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    assert list(inputs)[:3] == ["input_ids", "attention_mask", "position_ids"]
+    assert inputs["input_ids"].type == "tensor(int64)"
+    assert inputs["past_key_values.1.value"].type == "tensor(float)"
+    assert len(inputs["past_key_values.0.key"].shape) == 4
+    assert outputs == ["logits", "present.0.key", "present.0.value", "present.1.key", "present.1.value"]
+
+
+def test_parity_with_torch(exported: tuple[Path, Path, dict]) -> None:
+    parity = exported[2]["parity"]
+    assert parity["maxAbsLogitDiffNoPast"] < 1e-4
+    assert parity["maxAbsLogitDiffWithPast"] < 1e-4
+    assert parity["greedyTokensMatch"], parity
+
+
+def test_left_padded_batch_matches_single_sequences(exported: tuple[Path, Path, dict]) -> None:
+    """The engine batches prompts of different lengths with left padding; padding must not leak."""
+    model_dir, out_dir, report = exported
+    layout = report["layout"]
+    session = ort.InferenceSession(str(out_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    short, long = [5, 9, 17], [40, 41, 42, 43, 44, 45]
+    width = len(long)
+    ids = np.array([[0] * (width - len(short)) + short, long], dtype=np.int64)
+    mask = np.array([[0] * (width - len(short)) + [1] * len(short), [1] * width], dtype=np.int64)
+    positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
+    feeds = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+    for i in range(layout["numLayers"]):
+        for kind in ("key", "value"):
+            feeds[f"past_key_values.{i}.{kind}"] = np.zeros((2, layout["numKeyValueHeads"], 0, layout["headDim"]), np.float32)
+    outs = session.run(None, feeds)
+    logits = outs[0]
+    assert np.isfinite(logits).all()
+    with torch.no_grad():
+        for row, seq in enumerate([short, long]):
+            expected = model(torch.tensor([seq])).logits[0, -1].numpy()
+            assert np.abs(logits[row, -1] - expected).max() < 1e-4
+
+    # One cached decode step on top of the padded prefill.
+    step = {"input_ids": np.array([[7], [7]], dtype=np.int64)}
+    step["attention_mask"] = np.concatenate([mask, np.ones((2, 1), np.int64)], axis=1)
+    step["position_ids"] = np.array([[len(short)], [len(long)]], dtype=np.int64)
+    for i in range(layout["numLayers"]):
+        step[f"past_key_values.{i}.key"] = outs[1 + 2 * i]
+        step[f"past_key_values.{i}.value"] = outs[2 + 2 * i]
+    stepped = session.run(None, step)[0]
+    with torch.no_grad():
+        for row, seq in enumerate([short, long]):
+            expected = model(torch.tensor([seq + [7]])).logits[0, -1].numpy()
+            assert np.abs(stepped[row, -1] - expected).max() < 1e-4
+
+
+def test_refuses_a_folder_without_tokenizer(tmp_path: Path) -> None:
+    model_dir = make_tiny_random_model(tmp_path / "hf")
+    (model_dir / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        export_onnx(model_dir, tmp_path / "onnx")
