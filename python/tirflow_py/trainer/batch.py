@@ -1,0 +1,150 @@
+"""Scored trajectories in, padded tensors out.
+
+The model input is promptTokenIds + responseTokenIds. Logits at position t predict token
+t + 1, so every per-token tensor here has T = L - 1 columns aligned with the *targets*
+input_ids[:, 1:]: column P - 1 + i holds response token i of a trajectory with a P-token
+prompt. The action mask is 1 only on model-generated response tokens (tool output is 0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import TrainerError
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """The fields of a ScoredTrajectory (common/trajectory.ts) that training needs."""
+
+    id: str
+    prompt_id: str
+    prompt_token_ids: list[int]
+    response_token_ids: list[int]
+    action_mask: list[int]
+    reward: float
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt_token_ids) + len(self.response_token_ids)
+
+
+def _invalid(where: str, message: str) -> TrainerError:
+    return TrainerError("InvalidTrajectory", f"{where}: {message}", retryable=False)
+
+
+def _token_list(value: object, field: str, where: str, vocab_size: int | None) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in value):
+        raise _invalid(where, f"{field} must be a list of integers")
+    if vocab_size is not None and any(t < 0 or t >= vocab_size for t in value):
+        raise _invalid(where, f"{field} has a token id outside the vocabulary [0, {vocab_size})")
+    return value
+
+
+def parse_trajectory(row: object, where: str, vocab_size: int | None = None) -> Trajectory:
+    """Validates one scored.jsonl row; errors name the trajectory id (or the line when it has none)."""
+    if not isinstance(row, dict):
+        raise _invalid(where, "a row must be a JSON object")
+    traj_id = row.get("id")
+    if not isinstance(traj_id, str) or traj_id == "":
+        raise _invalid(where, "missing trajectory id")
+    where = f"trajectory {traj_id} ({where})"
+    prompt_id = row.get("promptId")
+    if not isinstance(prompt_id, str) or prompt_id == "":
+        raise _invalid(where, "missing promptId")
+    prompt = _token_list(row.get("promptTokenIds"), "promptTokenIds", where, vocab_size)
+    response = _token_list(row.get("responseTokenIds"), "responseTokenIds", where, vocab_size)
+    mask = row.get("actionMask")
+    if not isinstance(mask, list) or not all(m in (0, 1) and not isinstance(m, bool) for m in mask):
+        raise _invalid(where, "actionMask must be a list of 0/1")
+    if len(mask) != len(response):
+        raise _invalid(
+            where, f"actionMask has {len(mask)} entries but responseTokenIds has {len(response)} tokens"
+        )
+    if len(prompt) == 0:
+        raise _invalid(where, "promptTokenIds is empty")
+    reward = row.get("reward")
+    if not isinstance(reward, (int, float)) or isinstance(reward, bool) or not math.isfinite(reward):
+        raise _invalid(where, f"reward must be a finite number, got {reward!r}")
+    return Trajectory(traj_id, prompt_id, prompt, response, mask, float(reward))
+
+
+def read_scored(paths: list[str], vocab_size: int | None = None) -> list[Trajectory]:
+    """Reads and validates every scored.jsonl file before anything is trained or written."""
+    trajectories: list[Trajectory] = []
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TrainerError("MissingArtifact", f"scored trajectories not found: {path}") from None
+        for line_number, line in enumerate(text.splitlines(), start=1):
+            if line.strip() == "":
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise _invalid(where, "not valid JSON") from None
+            trajectory = parse_trajectory(row, where, vocab_size)
+            if trajectory.id in seen:
+                raise _invalid(where, f"duplicate trajectory id {trajectory.id}")
+            seen.add(trajectory.id)
+            trajectories.append(trajectory)
+    if not trajectories:
+        raise TrainerError("InvalidTrajectory", f"no trajectories in {paths}")
+    return trajectories
+
+
+def group_indices(trajectories: list[Trajectory]) -> torch.Tensor:
+    """(N,) long: the group (same promptId) of each trajectory, numbered in order of appearance."""
+    numbers: dict[str, int] = {}
+    return torch.tensor([numbers.setdefault(t.prompt_id, len(numbers)) for t in trajectories], dtype=torch.long)
+
+
+def filter_uniform_groups(trajectories: list[Trajectory]) -> tuple[list[Trajectory], int]:
+    """Dynamic filtering: a group whose rewards are all equal has no learning signal under a
+    group baseline, so it is dropped. Returns the kept trajectories and the dropped group count."""
+    rewards: dict[str, set[float]] = {}
+    for t in trajectories:
+        rewards.setdefault(t.prompt_id, set()).add(t.reward)
+    uniform = {prompt_id for prompt_id, values in rewards.items() if len(values) == 1}
+    return [t for t in trajectories if t.prompt_id not in uniform], len(uniform)
+
+
+@dataclass
+class PackedBatch:
+    """Right-padded tensors of a list of trajectories. B sequences, L = longest length, T = L - 1."""
+
+    input_ids: torch.Tensor  # (B, L) long
+    attention_mask: torch.Tensor  # (B, L) long
+    action_mask: torch.Tensor  # (B, T) float: 1 where the target is a model-generated response token
+    response_mask: torch.Tensor  # (B, T) float: 1 where the target is any response token (incl. tool output)
+    last_index: torch.Tensor  # (B,) long: column of the last response token in T
+
+    def to(self, device: torch.device) -> "PackedBatch":
+        return PackedBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+
+
+def pack(trajectories: list[Trajectory], pad_token_id: int) -> PackedBatch:
+    batch = len(trajectories)
+    length = max(t.length for t in trajectories)
+    input_ids = torch.full((batch, length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((batch, length), dtype=torch.long)
+    action_mask = torch.zeros((batch, length - 1))
+    response_mask = torch.zeros((batch, length - 1))
+    last_index = torch.zeros(batch, dtype=torch.long)
+    for row, t in enumerate(trajectories):
+        p, r = len(t.prompt_token_ids), len(t.response_token_ids)
+        input_ids[row, : p + r] = torch.tensor(t.prompt_token_ids + t.response_token_ids)
+        attention_mask[row, : p + r] = 1
+        if r > 0:
+            action_mask[row, p - 1 : p - 1 + r] = torch.tensor(t.action_mask, dtype=torch.float)
+            response_mask[row, p - 1 : p - 1 + r] = 1
+        last_index[row] = p - 2 + r if r > 0 else p - 1
+    return PackedBatch(input_ids, attention_mask, action_mask, response_mask, last_index)
