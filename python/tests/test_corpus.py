@@ -53,7 +53,7 @@ def test_no_document_uses_a_task_split_problem():
     excluded = load_excluded_keys()
     assert len(excluded) > 5000  # the shipped splits were found
     for doc in (d for d in DOCS if d.kind == "think"):
-        problem = doc.text.split("User: ", 1)[1].split("\n", 1)[0]
+        problem = doc.text.split("\nAssistant: <think>")[0].rsplit("\n", 1)[-1].removeprefix("User: ")
         assert numbers_key(problem) not in excluded, problem
     for doc in (d for d in DOCS if d.kind == "tutorial"):
         # "We need ..." names the numbers in the task rows' order, except for equations,

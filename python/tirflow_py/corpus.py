@@ -217,7 +217,7 @@ def think_document(rng: random.Random, item: Item) -> str:
         said = format_boxed(value).replace("\\frac{", "(").replace("}{", ")/(").replace("}", ")") if value.denominator != 1 else str(value)
         steps = f"{item.need} is {said}. "
     boxed = format_boxed(value)
-    prompt = render_prompt(item.task_text, preamble=rng.random() < 0.25)
+    prompt = render_prompt(item.task_text, preamble=rng.random() < 0.35)
     return f"{prompt} We need {item.need}. {steps}So the answer is {boxed}. </think> <answer> \\boxed{{{boxed}}} </answer>"
 
 

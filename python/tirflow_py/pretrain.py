@@ -35,7 +35,7 @@ class PretrainConfig:
     context: int = 512  # max positions: prompt + response with two code blocks
     block: int = 256  # training sequence length (packed documents separated by EOS)
     batch: int = 8
-    steps: int = 1500
+    steps: int = 1400
     lr: float = 2e-3
     min_lr: float = 2e-4
     warmup: int = 100
