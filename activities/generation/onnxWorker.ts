@@ -1,0 +1,123 @@
+/**
+ * The `onnx` engine's worker thread: holds the loaded sessions (one OnnxBatch per model
+ * folder, the two most recently used kept) and runs their decode loops, so session.run never
+ * blocks the activity worker's event loop and heartbeats keep flowing.
+ */
+import { parentPort } from 'node:worker_threads';
+import { ApplicationFailure } from '@temporalio/common';
+import { OnnxBatch, type OnnxSessionOptions } from './onnxBatch';
+import type { FromWorker, ToWorker } from './onnxMessages';
+
+const port = parentPort;
+if (!port) throw new Error('onnxWorker.ts must run in a worker thread');
+
+const KEEP_SESSIONS = 2;
+const PROGRESS_EVERY_MS = 250;
+
+const batches = new Map<string, Promise<OnnxBatch>>();
+/** Request ids per folder, to fail them together when the folder cannot load or a run fails. */
+const owners = new Map<string, Set<number>>();
+let looping = false;
+let lastProgress = 0;
+let tokens = 0;
+
+const send = (message: FromWorker): void => port.postMessage(message);
+
+function fail(ids: Iterable<number>, err: unknown): void {
+  const nonRetryable = err instanceof ApplicationFailure && err.nonRetryable === true;
+  const errorType = err instanceof ApplicationFailure ? (err.type ?? null) : null;
+  const message = err instanceof Error ? err.message : String(err);
+  for (const id of ids) send({ type: 'failed', id, message, nonRetryable, errorType });
+}
+
+function batchFor(dir: string, options: OnnxSessionOptions): Promise<OnnxBatch> {
+  let batch = batches.get(dir);
+  if (batch) {
+    batches.delete(dir); // re-insert: the map's order is least recently used first
+    batches.set(dir, batch);
+    return batch;
+  }
+  batch = OnnxBatch.load(dir, options);
+  batches.set(dir, batch);
+  batch.catch(() => batches.delete(dir));
+  return batch;
+}
+
+async function evictIdle(): Promise<void> {
+  for (const [dir, pending] of batches) {
+    if (batches.size <= KEEP_SESSIONS) return;
+    const batch = await pending.catch(() => null);
+    if (!batch || batch.idle) batches.delete(dir);
+  }
+}
+
+async function loop(): Promise<void> {
+  if (looping) return;
+  looping = true;
+  try {
+    for (;;) {
+      let worked = false;
+      for (const [dir, pending] of [...batches]) {
+        const batch = await pending.catch(() => null);
+        if (!batch || batch.idle) continue;
+        worked = true;
+        const before = batch.tokensGenerated;
+        try {
+          await batch.step((id, completion) => {
+            owners.get(dir)?.delete(id);
+            send({ type: 'done', id, completion });
+          });
+        } catch (err) {
+          // A failed run leaves the cache in an unknown state: drop the session, fail its requests.
+          batches.delete(dir);
+          fail(owners.get(dir) ?? [], err);
+          owners.delete(dir);
+        }
+        tokens += batch.tokensGenerated - before;
+      }
+      if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
+        lastProgress = Date.now();
+        send({ type: 'progress', tokens });
+      }
+      if (!worked) break;
+      // Let submissions and cancellations that arrived meanwhile be handled.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    looping = false;
+    send({ type: 'progress', tokens });
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'cancel') {
+    void batches
+      .get(message.dir)
+      ?.then((b) => b.cancel(message.id))
+      .catch(() => undefined);
+    owners.get(message.dir)?.delete(message.id);
+    return;
+  }
+  const { id, dir, options, request } = message;
+  if (request.promptTokenIds.length === 0) {
+    fail(
+      [id],
+      ApplicationFailure.nonRetryable('a completion request needs at least one prompt token', 'BadRequest'),
+    );
+    return;
+  }
+  let set = owners.get(dir);
+  if (!set) owners.set(dir, (set = new Set()));
+  set.add(id);
+  batchFor(dir, options).then(
+    (batch) => {
+      batch.submit(id, request);
+      void evictIdle();
+      void loop();
+    },
+    (err: unknown) => {
+      set.delete(id);
+      fail([id], err);
+    },
+  );
+});

@@ -1,0 +1,290 @@
+/**
+ * The ZeroTIR tool protocol, the one home of it: prompt templates, the two-state stop logic
+ * ("```python" then "```"), code extraction, observation text and cap, the tool budget, and
+ * token bookkeeping (every response token tagged model = 1 or tool output = 0 in the action
+ * mask; ids are appended as produced and never re-tokenized from text).
+ *
+ * Pure: no I/O. Tokenizer functions are passed in, so workflows and tests can import it.
+ */
+import { deriveSeed } from './schedule';
+import type { ExecutionResult, StopReason, Trajectory } from './trajectory';
+
+export type PromptTemplate = 'tool' | 'noTool';
+
+export const CODE_OPEN = '```python';
+export const CODE_CLOSE = '```';
+export const ANSWER_CLOSE = '</answer>';
+/** A base model continues the conversation on its own; a new speaker ends the response. */
+export const TURN_STOPS = ['User:', 'Human:', 'Assistant:'] as const;
+export const DEFAULT_OBSERVATION_TOKEN_CAP = 256;
+export const OUTPUT_TOO_LONG = 'Output too long: print only what you need.';
+
+const PREAMBLE =
+  'A conversation between User and Assistant. The User asks a question, and the Assistant solves it. ' +
+  'The Assistant first thinks about the reasoning process in the mind and then provides the User with the answer. ' +
+  'The reasoning process is enclosed within <think> </think> and answer is enclosed within <answer> </answer> tags, ' +
+  'respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>.';
+const TOOL_SENTENCE =
+  ' While thinking, the Assistant may write Python code in a ```python code block; the code is run and its output ' +
+  'is shown in a ```output block.';
+const INSTRUCTION =
+  'User: You must put your answer inside <answer> </answer> tags, i.e., <answer> answer here </answer>. ' +
+  'And your final answer will be extracted automatically by the \\boxed{} tag.\nThis is the problem:\n';
+
+/** The ORZ-style base-model prompt; generation starts right after "Assistant: <think>". */
+export function renderPrompt(template: PromptTemplate, problem: string): string {
+  const preamble = template === 'tool' ? PREAMBLE + TOOL_SENTENCE : PREAMBLE;
+  return `${preamble} ${INSTRUCTION}${problem}\nAssistant: <think>`;
+}
+
+/** Which state of the two-state stop logic a generation segment is in. */
+export type SegmentKind = 'reasoning' | 'code';
+
+/** Parameters a trajectory needs from the rollout settings. */
+export interface ProtocolSettings {
+  template: PromptTemplate;
+  /** Code blocks a trajectory may execute; at the budget the code stop is removed. */
+  toolBudget: number;
+  /** Limit on the whole response: model tokens plus tool-output tokens. */
+  maxResponseTokens: number;
+  observationTokenCap: number;
+}
+
+/** What to ask the engine for next: stops, token room and the segment's seed. */
+export interface SegmentRequest {
+  kind: SegmentKind;
+  stop: string[];
+  maxTokens: number;
+  seed: number;
+}
+
+/** What an engine produced for one segment. Text is not part of it: ids are the truth. */
+export interface SegmentOutput {
+  tokenIds: number[];
+  /** 'stop' = a stop string or an end-of-sequence token; 'length' = out of token room. */
+  finishReason: 'stop' | 'length';
+}
+
+export interface Tokenizer {
+  encode: (text: string) => number[];
+  /** Decodes for humans and grading; special tokens (EOS) are skipped. */
+  decode: (ids: readonly number[]) => string;
+  eosTokenIds: readonly number[];
+}
+
+/** True while the response ends inside an opened, not yet closed ```python block. */
+export function insideCodeBlock(responseText: string): boolean {
+  const open = responseText.lastIndexOf(CODE_OPEN);
+  return open >= 0 && !responseText.includes(CODE_CLOSE, open + CODE_OPEN.length);
+}
+
+/**
+ * The next segment of an active trajectory, or null when it has no token room left.
+ * Reasoning stops on "```python" while budget remains; inside a code block only "```" stops.
+ */
+export function nextSegment(trajectory: Trajectory, settings: ProtocolSettings): SegmentRequest | null {
+  const room = settings.maxResponseTokens - trajectory.responseTokenIds.length;
+  if (room <= 0) return null;
+  const seed = deriveSeed(trajectory.seed, trajectory.responseTokenIds.length);
+  if (settings.template === 'tool' && insideCodeBlock(trajectory.responseText)) {
+    return { kind: 'code', stop: [CODE_CLOSE], maxTokens: room, seed };
+  }
+  const stop: string[] = [...TURN_STOPS, ANSWER_CLOSE];
+  if (settings.template === 'tool' && trajectory.toolCalls < settings.toolBudget) stop.unshift(CODE_OPEN);
+  return { kind: 'reasoning', stop, maxTokens: room, seed };
+}
+
+/**
+ * The stop string completed first in `text` among those that end after `newFrom` (where the
+ * segment's new text starts). A stop may straddle the boundary or several tokens; one that
+ * lies wholly in earlier text (an observation, the previous segment) does not count.
+ */
+export function findStop(
+  text: string,
+  stops: readonly string[],
+  newFrom = 0,
+): { stop: string; index: number } | null {
+  let best: { stop: string; index: number } | null = null;
+  for (const stop of stops) {
+    const index = text.indexOf(stop, Math.max(0, newFrom - stop.length + 1));
+    if (index < 0) continue;
+    if (best === null || index + stop.length < best.index + best.stop.length) best = { stop, index };
+  }
+  return best;
+}
+
+/** The body of the last ```python block: from after its opening line to its closing fence. */
+export function extractCode(responseText: string): string {
+  const open = responseText.lastIndexOf(CODE_OPEN);
+  if (open < 0) return '';
+  let start = open + CODE_OPEN.length;
+  const newline = responseText.indexOf('\n', start);
+  const close = responseText.indexOf(CODE_CLOSE, start);
+  // Text on the fence line after "```python" (e.g. "```python3") is not code.
+  if (newline >= 0 && (close < 0 || newline < close)) start = newline + 1;
+  const end = close >= 0 ? close : responseText.length;
+  return responseText.slice(start, Math.max(start, end)).replace(/\s+$/, '');
+}
+
+/**
+ * Applies one engine segment: appends its ids as model tokens (mask 1), re-decodes the
+ * response and decides the trajectory's next phase. A reasoning segment that stopped at
+ * "```python" stays active (the caller continues with the code segment at once).
+ */
+export function applySegment(
+  trajectory: Trajectory,
+  request: SegmentRequest,
+  output: SegmentOutput,
+  tokenizer: Tokenizer,
+): Trajectory {
+  const before = trajectory.responseText;
+  const responseTokenIds = [...trajectory.responseTokenIds, ...output.tokenIds];
+  const actionMask = [...trajectory.actionMask, ...output.tokenIds.map(() => 1)];
+  const responseText = tokenizer.decode(responseTokenIds);
+  const next: Trajectory = { ...trajectory, responseTokenIds, actionMask, responseText };
+
+  // The new text starts where the old one ended: decoding is prefix-stable for ids that form
+  // whole characters, and the code segment may begin inside the token that opened the block.
+  const matched = findStop(responseText, request.stop, before.length);
+  const last = output.tokenIds[output.tokenIds.length - 1];
+  const endedByEos = last !== undefined && tokenizer.eosTokenIds.includes(last);
+
+  if (matched && !endedByEos) {
+    if (matched.stop === CODE_OPEN) return { ...next, phase: 'active', stopReason: null };
+    if (request.kind === 'code') {
+      return {
+        ...next,
+        phase: 'awaitingExecution',
+        stopReason: 'code',
+        toolCalls: trajectory.toolCalls + 1,
+        pendingCode: extractCode(responseText),
+      };
+    }
+    const reason: StopReason = matched.stop === ANSWER_CLOSE ? 'answer' : 'stop';
+    return { ...next, phase: 'finished', stopReason: reason };
+  }
+  if (endedByEos) return { ...next, phase: 'finished', stopReason: 'eos' };
+  if (output.finishReason === 'stop') {
+    // An engine said it stopped, yet neither a stop string nor EOS is in its tokens.
+    throw new Error(`engine reported a stop for ${trajectory.id} but no stop string or EOS was produced`);
+  }
+  return { ...next, phase: 'finished', stopReason: 'length' };
+}
+
+/** The text shown to the model for one execution (the {result} of the output block). */
+export function observationResult(result: ExecutionResult): string {
+  const stdout = result.stdout.replace(/\s+$/, '');
+  const lastLines = (text: string, n: number): string =>
+    text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .slice(-n)
+      .join('\n');
+  const withStdout = (message: string): string => (stdout ? `${stdout}\n${message}` : message);
+  switch (result.status) {
+    case 'ok':
+      return stdout || lastLines(result.stderr, 3);
+    case 'error':
+      // The last traceback line names the exception ("ZeroDivisionError: division by zero").
+      return withStdout(lastLines(result.stderr, 1) || `Error: exit code ${result.exitCode ?? 'unknown'}`);
+    case 'timeout':
+      return withStdout('TimeoutError: execution timed out');
+    case 'memory':
+      return withStdout('MemoryError: execution ran out of memory');
+    case 'killed':
+      return withStdout('Killed');
+  }
+}
+
+export function observationText(result: string): string {
+  return `\n\`\`\`output\n${result}\n\`\`\`\n`;
+}
+
+/** Tokenized observation block; results over `cap` tokens become OUTPUT_TOO_LONG. */
+export function buildObservation(
+  result: ExecutionResult,
+  tokenizer: Tokenizer,
+  cap: number,
+): { tokenIds: number[]; text: string; tooLong: boolean } {
+  let body = observationResult(result);
+  // A token is at least one character, so a body this long is over the cap without encoding it.
+  const tooLong = body.length > cap * 64 || tokenizer.encode(body).length > cap;
+  if (tooLong) body = OUTPUT_TOO_LONG;
+  const text = observationText(body);
+  return { tokenIds: tokenizer.encode(text), text, tooLong };
+}
+
+/**
+ * Appends an execution's observation with mask 0 and makes the trajectory active again. When
+ * the observation does not fit the response budget it is cut there and the trajectory ends.
+ */
+export function appendObservation(
+  trajectory: Trajectory,
+  result: ExecutionResult,
+  tokenizer: Tokenizer,
+  settings: ProtocolSettings,
+): Trajectory {
+  if (trajectory.phase !== 'awaitingExecution') {
+    throw new Error(`trajectory ${trajectory.id} is ${trajectory.phase}, not awaiting execution`);
+  }
+  const observation = buildObservation(result, tokenizer, settings.observationTokenCap);
+  const room = Math.max(0, settings.maxResponseTokens - trajectory.responseTokenIds.length);
+  const appended = observation.tokenIds.slice(0, room);
+  const responseTokenIds = [...trajectory.responseTokenIds, ...appended];
+  const fits = appended.length === observation.tokenIds.length && appended.length < room;
+  return {
+    ...trajectory,
+    responseTokenIds,
+    actionMask: [...trajectory.actionMask, ...appended.map(() => 0)],
+    responseText: tokenizer.decode(responseTokenIds),
+    phase: fits ? 'active' : 'finished',
+    stopReason: fits ? null : 'length',
+    pendingCode: null,
+    executions: [
+      ...trajectory.executions,
+      {
+        status: result.status,
+        durationMs: result.durationMs,
+        observationTokens: appended.length,
+        truncated: result.truncated || observation.tooLong,
+      },
+    ],
+  };
+}
+
+/** Seed of one trajectory: from the shard seed, the prompt's row and the sample index. */
+export function trajectorySeed(shardSeed: number, rowIndex: number, sampleIndex: number): number {
+  return deriveSeed(shardSeed, rowIndex, sampleIndex);
+}
+
+/** A fresh trajectory for a prompt, with the prompt's token ids. */
+export function startTrajectory(fields: {
+  step: number;
+  rowIndex: number;
+  sampleIndex: number;
+  promptId: string;
+  problem: string;
+  referenceAnswer: string;
+  level: string;
+  seed: number;
+  promptTokenIds: number[];
+}): Trajectory {
+  return {
+    id: `s${fields.step}-p${fields.rowIndex}-n${fields.sampleIndex}`,
+    promptId: fields.promptId,
+    sampleIndex: fields.sampleIndex,
+    problem: fields.problem,
+    referenceAnswer: fields.referenceAnswer,
+    level: fields.level,
+    seed: fields.seed,
+    promptTokenIds: fields.promptTokenIds,
+    responseTokenIds: [],
+    actionMask: [],
+    responseText: '',
+    phase: 'active',
+    stopReason: null,
+    toolCalls: 0,
+    executions: [],
+    pendingCode: null,
+  };
+}
