@@ -1,0 +1,210 @@
+/**
+ * The `generate` activity in Temporal's MockActivityEnvironment on a real exported fixture
+ * model: turn 0 from dataset prompts, a later turn that appends a sandbox observation,
+ * idempotency, heartbeats, and bad input.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { LocalDirArtifactStore, readJsonl, writeJsonl } from '../../activities/artifactStore';
+import { createGenerationActivities } from '../../activities/generation/generateActivity';
+import { loadModelTokenizer } from '../../activities/generation/modelFolder';
+import { stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
+import type { GenerateInput } from '../../common/activityContracts';
+import { artifactKeys } from '../../common/artifactKeys';
+import type { PolicyRef } from '../../common/policy';
+import type { ExecutionResult, Trajectory } from '../../common/trajectory';
+import { fixtureModel, type FixtureModel } from './fixtureModel';
+
+let fixture: FixtureModel;
+let scratch: string;
+let datasetPath: string;
+
+before(async () => {
+  fixture = await fixtureModel();
+  scratch = await mkdtemp(join(tmpdir(), 'tirflow-generate-'));
+  datasetPath = join(scratch, 'tasks.jsonl');
+  const rows = [
+    { id: 'a', problem: 'What is 12 + 7?', answer: '19', level: 'L1' },
+    { id: 'b', problem: 'Solve 3x + 5 = 20.', answer: '5', level: 'L2' },
+    { id: 'c', problem: 'What is 17 mod 5?', answer: '2', level: 'L1' },
+  ];
+  await writeFile(datasetPath, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+});
+
+after(async () => {
+  await stopOnnxEngineThread();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function policy(): PolicyRef {
+  return {
+    version: 0,
+    hfDir: { store: 'filesystem', path: fixture.hfDir },
+    onnxDir: { store: 'filesystem', path: fixture.onnxDir },
+  };
+}
+
+function input(overrides: Partial<GenerateInput> = {}): GenerateInput {
+  return {
+    runId: 'run-a',
+    step: 1,
+    shard: 0,
+    turn: 0,
+    policy: policy(),
+    engine: { kind: 'onnx', maxBatchSize: 4 },
+    template: 'tool',
+    sampling: { temperature: 1, topP: 1, maxResponseTokens: 48 },
+    toolBudget: 2,
+    observationTokenCap: 256,
+    seed: 1234,
+    prompts: { datasetPath, rowIndices: [2, 0], samplesPerPrompt: 3 },
+    ...overrides,
+  };
+}
+
+describe('generate activity', () => {
+  it('rolls out turn 0 from prompts, writes the shard, and is idempotent', async () => {
+    const store = new LocalDirArtifactStore(join(scratch, 'store-a'));
+    const { generate } = createGenerationActivities({ store, heartbeatEveryMs: 10 });
+    const env = new MockActivityEnvironment();
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+
+    const result = await env.run(generate, input());
+    assert.equal(result.generatedKey, artifactKeys.generated('run-a', 1, 0, 0));
+    assert.equal(result.trajectories, 6);
+    assert.ok(heartbeats.length >= 1, 'heartbeats flow while the engine thread works');
+
+    const trajectories = await readJsonl<Trajectory>(store, result.generatedKey);
+    assert.deepEqual(
+      trajectories.map((t) => t.id),
+      ['s1-p2-n0', 's1-p2-n1', 's1-p2-n2', 's1-p0-n0', 's1-p0-n1', 's1-p0-n2'],
+    );
+    assert.deepEqual(new Set(trajectories.map((t) => t.seed)).size, 6, 'every sample has its own seed');
+    let modelTokens = 0;
+    for (const t of trajectories) {
+      assert.equal(t.actionMask.length, t.responseTokenIds.length);
+      assert.ok(t.responseTokenIds.length <= 48);
+      assert.ok(t.phase === 'finished' || t.phase === 'awaitingExecution');
+      modelTokens += t.actionMask.reduce((a, m) => a + m, 0);
+    }
+    assert.equal(result.tokensGenerated, modelTokens, 'mask-1 tokens are exactly the generated tokens');
+    assert.equal(result.finished + result.awaitingExecution, 6);
+    const stopped = Object.values(result.stoppedBy).reduce((a, n) => a + (n ?? 0), 0);
+    assert.equal(stopped, 6);
+
+    // Run again: the artifact exists, so the same summary comes back and nothing is rewritten.
+    const mtime = (await import('node:fs')).statSync(store.pathOf(result.generatedKey)).mtimeMs;
+    const again = await new MockActivityEnvironment().run(generate, input());
+    assert.deepEqual(again, result);
+    assert.equal((await import('node:fs')).statSync(store.pathOf(result.generatedKey)).mtimeMs, mtime);
+
+    // A fresh store with the same seeds regenerates the same tokens.
+    const other = new LocalDirArtifactStore(join(scratch, 'store-b'));
+    const replay = await new MockActivityEnvironment().run(
+      createGenerationActivities({ store: other }).generate,
+      input(),
+    );
+    assert.deepEqual(await readJsonl<Trajectory>(other, replay.generatedKey), trajectories);
+  });
+
+  it('appends the sandbox observation as tool tokens and keeps generating', async () => {
+    const store = new LocalDirArtifactStore(join(scratch, 'store-c'));
+    const tokenizer = await loadModelTokenizer(fixture.onnxDir);
+    const { generate } = createGenerationActivities({ store });
+    const turn0 = await new MockActivityEnvironment().run(
+      generate,
+      input({ prompts: { datasetPath, rowIndices: [1], samplesPerPrompt: 2 } }),
+    );
+    const trajectories = await readJsonl<Trajectory>(store, turn0.generatedKey);
+
+    // The random fixture model never writes code by itself: put one trajectory in the state a
+    // closed ```python block leaves it in (model tokens, mask 1), then hand generate a result.
+    const code = tokenizer.encode(' ```python\nprint(6*7)\n```');
+    // The fixture's context is 512 positions and the ORZ prompt takes most of them: a short
+    // prompt leaves room to see generation continue.
+    const waiting: Trajectory = {
+      ...trajectories[0]!,
+      promptTokenIds: tokenizer.encode('Solve 3x + 5 = 20. Assistant: <think>'),
+      responseTokenIds: code,
+      actionMask: code.map(() => 1),
+      responseText: tokenizer.decode(code),
+      phase: 'awaitingExecution',
+      stopReason: 'code',
+      toolCalls: 1,
+      pendingCode: 'print(6*7)',
+    };
+    const previousKey = 'runs/run-c/manual/turn-00.generated.jsonl';
+    const executedKey = 'runs/run-c/manual/turn-00.executed.jsonl';
+    await writeJsonl(store, previousKey, [waiting, trajectories[1]!]);
+    const execution: ExecutionResult = {
+      trajectoryId: waiting.id,
+      status: 'ok',
+      stdout: '42\n',
+      stderr: '',
+      exitCode: 0,
+      durationMs: 7,
+      truncated: false,
+    };
+    await writeJsonl(store, executedKey, [execution]);
+
+    const turn1 = await new MockActivityEnvironment().run(
+      generate,
+      input({ turn: 1, prompts: undefined, previous: { generatedKey: previousKey, executedKey } }),
+    );
+    const [resumed, untouched] = await readJsonl<Trajectory>(store, turn1.generatedKey);
+    assert.deepEqual(untouched, trajectories[1], 'a finished trajectory passes through unchanged');
+    const observation = tokenizer.encode('\n```output\n42\n```\n');
+    const at = code.length;
+    assert.deepEqual(resumed!.responseTokenIds.slice(0, at + observation.length), [...code, ...observation]);
+    assert.deepEqual(
+      resumed!.actionMask.slice(at, at + observation.length),
+      observation.map(() => 0),
+    );
+    assert.ok(
+      resumed!.responseTokenIds.length > at + observation.length,
+      'generation continued after the output',
+    );
+    assert.deepEqual(resumed!.executions, [
+      { status: 'ok', durationMs: 7, observationTokens: observation.length, truncated: false },
+    ]);
+    assert.equal(resumed!.phase === 'finished' || resumed!.phase === 'awaitingExecution', true);
+    const newModelTokens = resumed!.actionMask.slice(at + observation.length).length;
+    assert.equal(turn1.tokensGenerated, newModelTokens);
+  });
+
+  it('fails non-retryably on a policy without a tokenizer or ONNX export, and on a missing result', async () => {
+    const store = new LocalDirArtifactStore(join(scratch, 'store-d'));
+    const { generate } = createGenerationActivities({ store });
+    const isPermanent = (pattern: RegExp) => (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure && err.nonRetryable === true, String(err));
+      assert.match(err.message, pattern);
+      return true;
+    };
+    const bare = join(scratch, 'bare-model');
+    await (await import('node:fs/promises')).mkdir(bare, { recursive: true });
+    await assert.rejects(
+      new MockActivityEnvironment().run(
+        generate,
+        input({ policy: { ...policy(), onnxDir: { store: 'filesystem', path: bare } } }),
+      ),
+      isPermanent(/tokenizer\.json/),
+    );
+    await assert.rejects(
+      new MockActivityEnvironment().run(generate, input({ policy: { ...policy(), onnxDir: null } })),
+      isPermanent(/ONNX/),
+    );
+    await assert.rejects(
+      new MockActivityEnvironment().run(
+        generate,
+        input({ prompts: { datasetPath, rowIndices: [9], samplesPerPrompt: 1 } }),
+      ),
+      isPermanent(/row 9/),
+    );
+  });
+});
