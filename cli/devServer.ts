@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { grpc } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { execa, type ResultPromise } from 'execa';
 import { requireVenvTool, temporalBinary } from '../activities/projectPaths';
 
@@ -36,7 +36,7 @@ export async function temporalAnswers(address: string, timeoutMs = 1500): Promis
   try {
     connection = await Connection.connect({ address, connectTimeout: timeoutMs });
     const response = await connection.healthService.check({});
-    return response.status === grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING;
+    return response.status === proto.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING;
   } catch {
     return false;
   } finally {
