@@ -4,7 +4,8 @@
  * idempotency, heartbeats, and bad input.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ import { LocalDirArtifactStore, readJsonl, writeJsonl } from '../../activities/a
 import { createGenerationActivities } from '../../activities/generation/generateActivity';
 import { loadModelTokenizer } from '../../activities/generation/modelFolder';
 import { stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
-import type { GenerateInput } from '../../common/activityContracts';
+import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
@@ -67,6 +68,17 @@ function input(overrides: Partial<GenerateInput> = {}): GenerateInput {
   };
 }
 
+type Generate = (input: GenerateInput) => Promise<GenerateResult>;
+
+/** Runs `generate` as Temporal would, with an activity context (heartbeats, cancellation). */
+function runIn(
+  env: MockActivityEnvironment,
+  generate: Generate,
+  request: GenerateInput,
+): Promise<GenerateResult> {
+  return env.run<[GenerateInput], GenerateResult, Generate>(generate, request);
+}
+
 describe('generate activity', () => {
   it('rolls out turn 0 from prompts, writes the shard, and is idempotent', async () => {
     const store = new LocalDirArtifactStore(join(scratch, 'store-a'));
@@ -75,7 +87,7 @@ describe('generate activity', () => {
     const heartbeats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => heartbeats.push(d));
 
-    const result = await env.run(generate, input());
+    const result = await runIn(env, generate, input());
     assert.equal(result.generatedKey, artifactKeys.generated('run-a', 1, 0, 0));
     assert.equal(result.trajectories, 6);
     assert.ok(heartbeats.length >= 1, 'heartbeats flow while the engine thread works');
@@ -99,17 +111,15 @@ describe('generate activity', () => {
     assert.equal(stopped, 6);
 
     // Run again: the artifact exists, so the same summary comes back and nothing is rewritten.
-    const mtime = (await import('node:fs')).statSync(store.pathOf(result.generatedKey)).mtimeMs;
-    const again = await new MockActivityEnvironment().run(generate, input());
+    const mtime = statSync(store.pathOf(result.generatedKey)).mtimeMs;
+    const again = await runIn(new MockActivityEnvironment(), generate, input());
     assert.deepEqual(again, result);
-    assert.equal((await import('node:fs')).statSync(store.pathOf(result.generatedKey)).mtimeMs, mtime);
+    assert.equal(statSync(store.pathOf(result.generatedKey)).mtimeMs, mtime);
 
     // A fresh store with the same seeds regenerates the same tokens.
     const other = new LocalDirArtifactStore(join(scratch, 'store-b'));
-    const replay = await new MockActivityEnvironment().run(
-      createGenerationActivities({ store: other }).generate,
-      input(),
-    );
+    const fresh = createGenerationActivities({ store: other });
+    const replay = await runIn(new MockActivityEnvironment(), fresh.generate, input());
     assert.deepEqual(await readJsonl<Trajectory>(other, replay.generatedKey), trajectories);
   });
 
@@ -117,7 +127,8 @@ describe('generate activity', () => {
     const store = new LocalDirArtifactStore(join(scratch, 'store-c'));
     const tokenizer = await loadModelTokenizer(fixture.onnxDir);
     const { generate } = createGenerationActivities({ store });
-    const turn0 = await new MockActivityEnvironment().run(
+    const turn0 = await runIn(
+      new MockActivityEnvironment(),
       generate,
       input({ prompts: { datasetPath, rowIndices: [1], samplesPerPrompt: 2 } }),
     );
@@ -153,7 +164,8 @@ describe('generate activity', () => {
     };
     await writeJsonl(store, executedKey, [execution]);
 
-    const turn1 = await new MockActivityEnvironment().run(
+    const turn1 = await runIn(
+      new MockActivityEnvironment(),
       generate,
       input({ turn: 1, prompts: undefined, previous: { generatedKey: previousKey, executedKey } }),
     );
@@ -187,20 +199,22 @@ describe('generate activity', () => {
       return true;
     };
     const bare = join(scratch, 'bare-model');
-    await (await import('node:fs/promises')).mkdir(bare, { recursive: true });
+    await mkdir(bare, { recursive: true });
     await assert.rejects(
-      new MockActivityEnvironment().run(
+      runIn(
+        new MockActivityEnvironment(),
         generate,
         input({ policy: { ...policy(), onnxDir: { store: 'filesystem', path: bare } } }),
       ),
       isPermanent(/tokenizer\.json/),
     );
     await assert.rejects(
-      new MockActivityEnvironment().run(generate, input({ policy: { ...policy(), onnxDir: null } })),
+      runIn(new MockActivityEnvironment(), generate, input({ policy: { ...policy(), onnxDir: null } })),
       isPermanent(/ONNX/),
     );
     await assert.rejects(
-      new MockActivityEnvironment().run(
+      runIn(
+        new MockActivityEnvironment(),
         generate,
         input({ prompts: { datasetPath, rowIndices: [9], samplesPerPrompt: 1 } }),
       ),
