@@ -75,9 +75,13 @@ export function summarizeScores(scoredKey: string, scored: readonly ScoredTrajec
   };
 }
 
-export function createRewardActivities(deps: RewardDeps) {
+export interface ScoreActivities {
+  score(this: void, input: ScoreInput): Promise<ScoreResult>;
+}
+
+export function createRewardActivities(deps: RewardDeps): ScoreActivities {
   return {
-    async score(input: ScoreInput): Promise<ScoreResult> {
+    score: async (input: ScoreInput): Promise<ScoreResult> => {
       const scoredKey = artifactKeys.scored(input.runId, input.step, input.shard);
       if (await deps.store.exists(scoredKey)) {
         return summarizeScores(scoredKey, await readJsonl<ScoredTrajectory>(deps.store, scoredKey));
