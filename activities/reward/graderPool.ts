@@ -21,6 +21,8 @@ export interface GraderPoolOptions {
 
 interface Job {
   request: GradeRequest;
+  /** Processes lost (crashed, killed from outside) while holding this item. */
+  lostProcesses: number;
   resolve: (outcome: GradeOutcome) => void;
   reject: (err: Error) => void;
 }
@@ -81,7 +83,7 @@ export class GraderPool {
   grade(request: GradeRequest): Promise<GradeOutcome> {
     if (this.closed) return Promise.reject(new Error('grader pool is closed'));
     return new Promise<GradeOutcome>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, lostProcesses: 0, resolve, reject });
       this.refill();
       this.dispatch();
     });
@@ -111,11 +113,23 @@ export class GraderPool {
 
   private dispatch(): void {
     this.slots.forEach((slot, index) => {
-      if (!(slot instanceof GraderProcess) || slot.busy || !slot.usable) return;
+      if (!(slot instanceof GraderProcess) || slot.busy) return;
+      if (!slot.usable) {
+        this.replace(index, slot); // died while idle
+        return;
+      }
       const job = this.queue.shift();
       if (!job) return;
       void slot.grade(job.request, this.itemTimeoutMs).then((outcome) => {
-        job.resolve(outcome);
+        const lost = outcome.status === 'error' && !slot.usable;
+        if (lost && job.lostProcesses === 0 && !this.closed) {
+          // The process died under the item (OOM killer, an operator, a crash): that may not
+          // be the item's fault, so it gets one more process. A second loss is its outcome.
+          job.lostProcesses += 1;
+          this.queue.unshift(job);
+        } else {
+          job.resolve(outcome);
+        }
         if (!slot.usable) this.replace(index, slot);
         this.dispatch();
       });

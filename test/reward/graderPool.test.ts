@@ -97,18 +97,37 @@ describe('GraderPool', () => {
 });
 
 describe('GraderPool with a crashing process', () => {
-  it('scores the item in flight as error and starts a new process', async () => {
-    const pool = await GraderPool.start({ size: 1, itemTimeoutMs: 120_000 });
+  it('gives an item whose process died one more process, and scores it error when that dies too', async () => {
+    const pool = await GraderPool.start({ size: 1, itemTimeoutMs: 600_000 });
     try {
-      const [victim] = pool.pids;
+      const [first] = pool.pids;
       const inFlight = pool.grade(HANGS_SYMPY);
-      process.kill(victim!, 'SIGKILL');
+      process.kill(first!, 'SIGKILL');
+      // The item moves to the replacement process; kill that one too.
+      await until(() => pool.pids.length === 1 && pool.pids[0] !== first);
+      const [second] = pool.pids;
+      process.kill(second!, 'SIGKILL');
       const outcome = await inFlight;
       assert.equal(outcome.status, 'error');
+      assert.equal(outcome.pid, second);
       assert.match(outcome.message ?? '', /exited/);
       const next = await pool.grade({ pred: '\\frac{3}{4}', ref: '0.75' });
       assert.equal(next.status, 'correct');
-      assert.notEqual(next.pid, victim);
+      assert.ok(![first, second].includes(next.pid));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('replaces a process that died while idle', async () => {
+    const pool = await GraderPool.start({ size: 1 });
+    try {
+      const [dead] = pool.pids;
+      process.kill(dead!, 'SIGKILL');
+      await until(() => !isAlive(dead!));
+      const outcome = await pool.grade({ pred: '\\sqrt{4}', ref: '2' });
+      assert.equal(outcome.status, 'correct');
+      assert.notEqual(outcome.pid, dead);
     } finally {
       await pool.close();
     }
