@@ -4,7 +4,8 @@
  *
  * Request fields: model (optional; must match when given), prompt (string, token ids, or a
  * list of either), max_tokens (default 16), temperature (default 1), top_p (default 1),
- * seed, stop (string or list), n (choice i > 0 samples with seed derived from (seed, i)).
+ * seed, stop (string or list), n (choice i > 0 samples with seed derived from (seed, i)),
+ * ignore_eos (vLLM's name: generate past EOS, for fixed-length benchmarks).
  *
  * Extension fields in each choice, the same names vLLM uses: `token_ids` (the generated ids,
  * always returned; clients must train on these, not on re-tokenized text) and `stop_reason`
@@ -94,6 +95,7 @@ export function createCompletionServer(options: CompletionServerOptions): Server
       maxTokens: Math.trunc(number(body, 'max_tokens', 16)),
       temperature: number(body, 'temperature', 1),
       topP: number(body, 'top_p', 1),
+      ignoreEos: body.ignore_eos === true,
     };
     if (base.maxTokens < 0) throw new BadRequest('max_tokens must be >= 0');
     if (base.temperature < 0 || base.topP <= 0 || base.topP > 1)

@@ -15,6 +15,8 @@ export interface CompletionRequest {
   topP: number;
   /** Seeds this request's own PRNG: same seed + prompt → same tokens. */
   seed: number;
+  /** Keep generating past end-of-sequence tokens (benchmarks: fixed-length runs; vLLM's ignore_eos). */
+  ignoreEos?: boolean;
 }
 
 /**

@@ -255,7 +255,7 @@ export class OnnxBatch {
     sequence.generated.push(token);
     sequence.nextToken = token;
     this.generatedTotal += 1;
-    if (this.tokenizer.eosTokenIds.includes(token)) return end('stop', null);
+    if (!request.ignoreEos && this.tokenizer.eosTokenIds.includes(token)) return end('stop', null);
     const before = sequence.decoder.text.length;
     if (sequence.decoder.push(token) !== '' && request.stop.length > 0) {
       const matched = findStop(sequence.decoder.text, request.stop, before);

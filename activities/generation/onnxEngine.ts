@@ -79,7 +79,7 @@ class EngineThread {
         () => {
           if (!this.pending.has(id)) return;
           this.settle(id);
-          this.post({ type: 'cancel', id, dir });
+          this.post({ type: 'cancel', id, dir, options });
           reject(signal.reason as Error);
         },
         { once: true },

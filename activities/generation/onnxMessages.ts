@@ -4,7 +4,7 @@ import type { OnnxSessionOptions } from './onnxBatch';
 
 export type ToWorker =
   | { type: 'submit'; id: number; dir: string; options: OnnxSessionOptions; request: CompletionRequest }
-  | { type: 'cancel'; id: number; dir: string };
+  | { type: 'cancel'; id: number; dir: string; options: OnnxSessionOptions };
 
 export type FromWorker =
   | { type: 'done'; id: number; completion: Completion }

@@ -1,6 +1,6 @@
 /**
  * The `onnx` engine's worker thread: holds the loaded sessions (one OnnxBatch per model
- * folder, the two most recently used kept) and runs their decode loops, so session.run never
+ * folder and session options, the two most recently used kept) and runs their decode loops, so session.run never
  * blocks the activity worker's event loop and heartbeats keep flowing.
  */
 import { parentPort } from 'node:worker_threads';
@@ -30,24 +30,34 @@ function fail(ids: Iterable<number>, err: unknown): void {
   for (const id of ids) send({ type: 'failed', id, message, nonRetryable, errorType });
 }
 
-function batchFor(dir: string, options: OnnxSessionOptions): Promise<OnnxBatch> {
-  let batch = batches.get(dir);
+/** Sessions are keyed by folder and options: a different batch size or thread count is another session. */
+function sessionKey(dir: string, options: OnnxSessionOptions): string {
+  return JSON.stringify([
+    dir,
+    options.maxBatchSize,
+    options.intraOpNumThreads ?? null,
+    options.executionProvider ?? 'cpu',
+  ]);
+}
+
+function batchFor(key: string, dir: string, options: OnnxSessionOptions): Promise<OnnxBatch> {
+  let batch = batches.get(key);
   if (batch) {
-    batches.delete(dir); // re-insert: the map's order is least recently used first
-    batches.set(dir, batch);
+    batches.delete(key); // re-insert: the map's order is least recently used first
+    batches.set(key, batch);
     return batch;
   }
   batch = OnnxBatch.load(dir, options);
-  batches.set(dir, batch);
-  batch.catch(() => batches.delete(dir));
+  batches.set(key, batch);
+  batch.catch(() => batches.delete(key));
   return batch;
 }
 
 async function evictIdle(): Promise<void> {
-  for (const [dir, pending] of batches) {
+  for (const [key, pending] of batches) {
     if (batches.size <= KEEP_SESSIONS) return;
     const batch = await pending.catch(() => null);
-    if (!batch || batch.idle) batches.delete(dir);
+    if (!batch || batch.idle) batches.delete(key);
   }
 }
 
@@ -57,21 +67,21 @@ async function loop(): Promise<void> {
   try {
     for (;;) {
       let worked = false;
-      for (const [dir, pending] of [...batches]) {
+      for (const [key, pending] of [...batches]) {
         const batch = await pending.catch(() => null);
         if (!batch || batch.idle) continue;
         worked = true;
         const before = batch.tokensGenerated;
         try {
           await batch.step((id, completion) => {
-            owners.get(dir)?.delete(id);
+            owners.get(key)?.delete(id);
             send({ type: 'done', id, completion });
           });
         } catch (err) {
           // A failed run leaves the cache in an unknown state: drop the session, fail its requests.
-          batches.delete(dir);
-          fail(owners.get(dir) ?? [], err);
-          owners.delete(dir);
+          batches.delete(key);
+          fail(owners.get(key) ?? [], err);
+          owners.delete(key);
         }
         tokens += batch.tokensGenerated - before;
       }
@@ -91,14 +101,16 @@ async function loop(): Promise<void> {
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'cancel') {
+    const key = sessionKey(message.dir, message.options);
     void batches
-      .get(message.dir)
+      .get(key)
       ?.then((b) => b.cancel(message.id))
       .catch(() => undefined);
-    owners.get(message.dir)?.delete(message.id);
+    owners.get(key)?.delete(message.id);
     return;
   }
   const { id, dir, options, request } = message;
+  const key = sessionKey(dir, options);
   if (request.promptTokenIds.length === 0) {
     fail(
       [id],
@@ -106,10 +118,10 @@ port.on('message', (message: ToWorker) => {
     );
     return;
   }
-  let set = owners.get(dir);
-  if (!set) owners.set(dir, (set = new Set()));
+  let set = owners.get(key);
+  if (!set) owners.set(key, (set = new Set()));
   set.add(id);
-  batchFor(dir, options).then(
+  batchFor(key, dir, options).then(
     (batch) => {
       batch.submit(id, request);
       void evictIdle();
