@@ -1,0 +1,154 @@
+/**
+ * Sandbox speed: the warm pool against the naive baseline, in the same run.
+ *   pool:     SandboxPool (warm zygotes, a pre-forked runner per execution)
+ *   baseline: one `bwrap ... python -c CODE` per execution, with the same bwrap isolation
+ *             (the same mounts, namespaces and interpreter), as a per-call sandbox would do it.
+ * For `print(2+2)` and a sympy one-liner: latency (sequential, p50/p99) and throughput
+ * (concurrency = pool size), then the pool/baseline ratios.
+ *
+ *   npx tsx bench/sandbox.ts [--trivial N] [--sympy N] [--baseline-trivial N] [--baseline-sympy N]
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import {
+  bwrapArgs,
+  discoverPython,
+  findBwrap,
+  sandboxExecutable,
+  sandboxSitePackages,
+} from '../activities/sandbox/isolation';
+import { SandboxPool } from '../activities/sandbox/pool';
+import { venvPython } from '../activities/projectPaths';
+
+const workloads = {
+  trivial: 'print(2+2)',
+  sympy: 'import sympy; print(sympy.factor(sympy.Symbol("x")**2 - 1))',
+} as const;
+type Workload = keyof typeof workloads;
+
+interface Measurement {
+  /** Back-to-back sequential executions. */
+  p50Ms: number;
+  p99Ms: number;
+  /** Executions arriving at an idle pool (20 ms apart), as a single model's code block does. */
+  idleP50Ms: number;
+  perSecond: number;
+}
+
+type Execute = (code: string) => Promise<string>;
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function measure(
+  execute: Execute,
+  code: string,
+  count: number,
+  concurrency: number,
+): Promise<Measurement> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await execute(code);
+    latencies.push(performance.now() - start);
+  }
+  latencies.sort((a, b) => a - b);
+  const idle: number[] = [];
+  for (let i = 0; i < Math.min(count, 50); i++) {
+    await sleep(20);
+    const start = performance.now();
+    await execute(code);
+    idle.push(performance.now() - start);
+  }
+  idle.sort((a, b) => a - b);
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < count) await execute(code);
+    }),
+  );
+  const perSecond = count / ((performance.now() - start) / 1000);
+  return {
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    idleP50Ms: percentile(idle, 0.5),
+    perSecond,
+  };
+}
+
+async function naiveBaseline(): Promise<Execute> {
+  const [bwrap, layout] = await Promise.all([findBwrap(), discoverPython(venvPython)]);
+  const args = await bwrapArgs(layout, { tmpBytes: 64 * 1024 * 1024, privileged: process.getuid?.() === 0 });
+  const python = sandboxExecutable(layout);
+  const path = `import sys; sys.path[:0] = ${JSON.stringify(sandboxSitePackages(layout))}\n`;
+  return async (code) => {
+    const result = await execa(bwrap, [...args, python, '-I', '-c', path + code], {
+      reject: false,
+      extendEnv: false,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    if (result.exitCode !== 0) throw new Error(`baseline failed: ${String(result.stderr)}`);
+    return String(result.stdout);
+  };
+}
+
+function row(name: string, m: Measurement): string {
+  const ms = (v: number): string => `${v.toFixed(2).padStart(8)} ms`;
+  return `${name.padEnd(22)} p50 ${ms(m.p50Ms)}   p99 ${ms(m.p99Ms)}   idle p50 ${ms(m.idleP50Ms)}   ${m.perSecond.toFixed(1).padStart(7)} exec/s`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      trivial: { type: 'string', default: '400' },
+      sympy: { type: 'string', default: '100' },
+      'baseline-trivial': { type: 'string', default: '30' },
+      'baseline-sympy': { type: 'string', default: '6' },
+    },
+  });
+  const counts = {
+    pool: { trivial: Number(values.trivial), sympy: Number(values.sympy) },
+    baseline: { trivial: Number(values['baseline-trivial']), sympy: Number(values['baseline-sympy']) },
+  };
+  const cores = availableParallelism();
+  const pool = new SandboxPool({ size: cores });
+  const poolStart = performance.now();
+  await pool.start();
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ');
+  console.log(
+    `sandbox bench: ${cores} cores, pool of ${cores} warm zygotes (started in ${(performance.now() - poolStart).toFixed(0)} ms), load average ${load()}`,
+  );
+  const viaPool: Execute = async (code) => {
+    const result = await pool.run(code);
+    if (result.status !== 'ok') throw new Error(`pool execution failed: ${result.stderr}`);
+    return result.stdout;
+  };
+  const baseline = await naiveBaseline();
+  try {
+    for (const workload of Object.keys(workloads) as Workload[]) {
+      const code = workloads[workload];
+      await viaPool(code); // warm the path once
+      const pooled = await measure(viaPool, code, counts.pool[workload], cores);
+      const naive = await measure(baseline, code, counts.baseline[workload], cores);
+      console.log(`\n${workload}: ${code}`);
+      console.log(row(`pool (n=${counts.pool[workload]})`, pooled));
+      console.log(row(`baseline (n=${counts.baseline[workload]})`, naive));
+      console.log(
+        `ratio baseline/pool    p50 latency ${(naive.p50Ms / pooled.p50Ms).toFixed(1)}x   idle p50 ${(naive.idleP50Ms / pooled.idleP50Ms).toFixed(1)}x   ` +
+          `throughput pool/baseline ${(pooled.perSecond / naive.perSecond).toFixed(1)}x`,
+      );
+    }
+  } finally {
+    await pool.close();
+  }
+  console.log(`\nload average at the end: ${load()} (other processes on the machine slow both paths alike)`);
+}
+
+await main();
