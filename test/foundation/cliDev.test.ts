@@ -10,8 +10,7 @@ test('tirflow dev serves the Web UI and stops cleanly on Ctrl-C', async () => {
   const [port, uiPort] = [await freePort(), await freePort()];
   const dbFile = join(mkdtempSync(join(tmpdir(), 'tirflow-dev-')), 'temporal.sqlite');
   const dev = runTirflow(['dev', '--port', String(port), '--ui-port', String(uiPort), '--db-file', dbFile], {
-    all: true,
-    detached: true, // its own process group, so Ctrl-C can be delivered as a terminal does
+    detached: true,
   });
   let output = '';
   dev.all?.on('data', (chunk: Buffer) => (output += chunk.toString()));

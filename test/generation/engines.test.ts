@@ -155,13 +155,15 @@ describe('onnx engine', () => {
 describe('openai engine against tirflow serve', () => {
   it('gives the same tokens as the in-process onnx engine for the same seeds', async () => {
     const port = await freePort();
-    const server = runTirflow(
-      ['serve', '--model', fixture.onnxDir, '--port', String(port), '--name', 'fixture'],
-      {
-        stdout: 'pipe',
-        stderr: 'pipe',
-      },
-    );
+    const server = runTirflow([
+      'serve',
+      '--model',
+      fixture.onnxDir,
+      '--port',
+      String(port),
+      '--name',
+      'fixture',
+    ]);
     try {
       await new Promise<void>((resolve, reject) => {
         let seen = '';

@@ -1,0 +1,171 @@
+/**
+ * The run configuration: one YAML/JSON file, validated here with clear error paths. Defaults
+ * give the embedded tiny run (`npm run demo`). The one home of config names and defaults.
+ *
+ * Workflows import the types only; validation runs in the CLI before any workflow starts.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const engineSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('onnx'),
+      /** Sequences decoded together in one batch by the in-process engine. */
+      maxBatchSize: positiveInt.default(64),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('openai'),
+      /** OpenAI-compatible server (vLLM, SGLang, or `tirflow serve`), e.g. http://127.0.0.1:8000/v1 */
+      baseUrl: z.string().url(),
+      model: z.string().min(1),
+      /** How the server loads a new policy after each update; 'none' must be chosen explicitly. */
+      weightReload: z.enum(['none', 'vllm', 'sglang']),
+      requestTimeoutS: z.number().positive().default(600),
+    })
+    .strict(),
+]);
+
+export const trainerSchema = z
+  .object({
+    algorithm: z.enum(['grpo', 'reinforce_pp_baseline', 'ppo']).default('reinforce_pp_baseline'),
+    learningRate: z.number().positive().default(3e-4),
+    epsLow: z.number().positive().default(0.2),
+    epsHigh: z.number().positive().default(0.28),
+    klCoef: z.number().nonnegative().default(0),
+    lossAggregation: z.enum(['token', 'sequence']).default('token'),
+    ppoEpochs: positiveInt.default(1),
+    miniBatches: positiveInt.default(1),
+    microBatchSize: positiveInt.default(16),
+    maxGradNorm: z.number().positive().default(1.0),
+    device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
+  })
+  .strict();
+
+export const runConfigSchema = z
+  .object({
+    seed: nonNegativeInt.default(1),
+    /** Hugging Face format folder of the base model (weights + tokenizer). */
+    model: z.string().min(1).default('models/tiny-base'),
+    data: z
+      .object({
+        train: z.string().min(1).default('data/tasks/train.jsonl'),
+        validation: z.string().min(1).default('data/tasks/validation.jsonl'),
+      })
+      .strict()
+      .prefault({}),
+    /** 'tool' is ZeroTIR (code execution allowed); 'noTool' the ZeroRL baseline. */
+    template: z.enum(['tool', 'noTool']).default('tool'),
+    steps: positiveInt.default(20),
+    rollout: z
+      .object({
+        promptsPerStep: positiveInt.default(16),
+        samplesPerPrompt: positiveInt.default(8),
+        /** Concurrent rolloutShard child workflows per step; prompts are split among them. */
+        shards: positiveInt.default(2),
+        /** Executed code blocks allowed per response; after it is spent the code stops are removed. */
+        toolBudget: z.number().int().min(0).max(20).default(2),
+        observationTokenCap: positiveInt.default(256),
+        temperature: z.number().positive().max(2).default(1.0),
+        topP: z.number().positive().max(1).default(1.0),
+        maxResponseTokens: positiveInt.default(256),
+      })
+      .strict()
+      .prefault({}),
+    engine: engineSchema.default({ kind: 'onnx', maxBatchSize: 64 }),
+    trainer: trainerSchema.prefault({}),
+    reward: z
+      .object({ formatMode: z.enum(['strict', 'loose']).default('strict') })
+      .strict()
+      .prefault({}),
+    sandbox: z
+      .object({
+        timeoutS: z.number().positive().max(600).default(5),
+        memoryMb: positiveInt.default(512),
+      })
+      .strict()
+      .prefault({}),
+    evaluation: z
+      .object({
+        /** Evaluate every N steps (and before the first); 0 turns periodic evaluation off. */
+        every: nonNegativeInt.default(5),
+        /** Validation prompts used (the first N rows); 0 = all. */
+        prompts: nonNegativeInt.default(0),
+        /** Samples per prompt: 1 = greedy, >1 = sampled at `temperature` for pass@k / avg@k. */
+        samples: positiveInt.default(1),
+        temperature: z.number().positive().max(2).default(1.0),
+        toolBudget: z.number().int().min(0).max(20).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Steps per workflow execution before continue-as-new (history stays small). */
+    stepsPerExecution: positiveInt.default(25),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const { shards, promptsPerStep } = config.rollout;
+    if (promptsPerStep % shards !== 0) {
+      // Equal shards keep every shard's work (and the UI's step view) the same size.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rollout', 'shards'],
+        message: `${promptsPerStep} prompts per step do not divide into ${shards} equal shards`,
+      });
+    }
+  });
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type EngineConfig = z.infer<typeof engineSchema>;
+export type TrainerConfig = z.infer<typeof trainerSchema>;
+
+/** Hyperparameters an operator may change on a live run (the `setHyperparameters` update). */
+export interface HyperparameterChange {
+  learningRate?: number;
+  temperature?: number;
+  toolBudget?: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly issues: readonly string[],
+    source: string,
+  ) {
+    super(`invalid config ${source}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates a parsed config object; throws ConfigError listing each bad field by its path. */
+export function parseRunConfig(value: unknown, source = '(inline)'): RunConfig {
+  const result = runConfigSchema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    return `${path}: ${issue.message}`;
+  });
+  throw new ConfigError(issues, source);
+}
+
+/** Validates a hyperparameter change; returns the reason it is rejected, or null. */
+export function hyperparameterChangeError(change: HyperparameterChange): string | null {
+  const allowed = new Set(['learningRate', 'temperature', 'toolBudget']);
+  for (const key of Object.keys(change)) {
+    if (!allowed.has(key))
+      return `"${key}" cannot be changed on a live run (allowed: ${[...allowed].join(', ')})`;
+  }
+  const { learningRate, temperature, toolBudget } = change;
+  if (learningRate !== undefined && !(learningRate > 0 && learningRate < 1)) {
+    return `learningRate must be in (0, 1), got ${learningRate}`;
+  }
+  if (temperature !== undefined && !(temperature > 0 && temperature <= 2)) {
+    return `temperature must be in (0, 2], got ${temperature}`;
+  }
+  if (toolBudget !== undefined && !(Number.isInteger(toolBudget) && toolBudget >= 0 && toolBudget <= 20)) {
+    return `toolBudget must be an integer from 0 to 20, got ${toolBudget}`;
+  }
+  return null;
+}

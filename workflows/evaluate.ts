@@ -1,0 +1,82 @@
+/**
+ * Evaluation of one policy on a split: the same rollout shards as training (so tool use is
+ * measured exactly as trained), greedy when one sample per prompt, then accuracy, pass@k and
+ * avg@k per level. Writes nothing a training step reads.
+ */
+import { executeChild } from '@temporalio/workflow';
+import type { EvaluationSummary } from '../common/activityContracts';
+import type { RunConfig } from '../common/config';
+import type { PolicyRef } from '../common/policy';
+import { deriveSeed, splitIntoShards } from '../common/schedule';
+import { reward } from './activityOptions';
+import { rolloutShard } from './rolloutShard';
+
+export interface EvaluateInput {
+  runId: string;
+  /** The policy's step (its version); names the artifacts and the UI entries. */
+  step: number;
+  policy: PolicyRef;
+  config: RunConfig;
+  split: 'validation';
+  /** Rows in the split (from prepareRun). */
+  splitRows: number;
+}
+
+const pad = (n: number): string => String(n).padStart(4, '0');
+
+export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary> {
+  const { config, step } = input;
+  const evaluation = config.evaluation;
+  const rows = evaluation.prompts > 0 ? Math.min(evaluation.prompts, input.splitRows) : input.splitRows;
+  const rowIndices = Array.from({ length: rows }, (_, i) => i);
+  const namespace = `${input.runId}/eval-step-${pad(step)}`;
+  const greedy = evaluation.samples === 1;
+  const shards = splitIntoShards(rowIndices, config.rollout.shards);
+
+  const results = await Promise.all(
+    shards.map((shardRows, shard) =>
+      executeChild(rolloutShard, {
+        workflowId: `${namespace}/shard-${shard}`,
+        staticSummary: `eval of policy v${input.policy.version} / shard ${shard}: ${shardRows.length} prompts`,
+        args: [
+          {
+            runId: namespace,
+            step,
+            shard,
+            label: `eval v${input.policy.version} / shard ${shard}`,
+            policy: input.policy,
+            engine: config.engine,
+            template: config.template,
+            sampling: {
+              temperature: greedy ? 0 : evaluation.temperature,
+              topP: 1,
+              maxResponseTokens: config.rollout.maxResponseTokens,
+            },
+            toolBudget: evaluation.toolBudget ?? config.rollout.toolBudget,
+            observationTokenCap: config.rollout.observationTokenCap,
+            seed: deriveSeed(config.seed, 0xe7a1, step, shard),
+            datasetPath: config.data.validation,
+            rowIndices: shardRows,
+            samplesPerPrompt: evaluation.samples,
+            sandboxLimits: config.sandbox,
+            formatMode: config.reward.formatMode,
+          },
+        ],
+      }),
+    ),
+  );
+
+  return reward.summarizeEvaluation.executeWithOptions(
+    { summary: `eval of policy v${input.policy.version}: summarize` },
+    [
+      {
+        runId: input.runId,
+        step,
+        split: input.split,
+        policyVersion: input.policy.version,
+        samplesPerPrompt: evaluation.samples,
+        scoredKeys: results.map((r) => r.scoredKey),
+      },
+    ],
+  );
+}
