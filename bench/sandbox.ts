@@ -11,6 +11,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import {
   bwrapArgs,
@@ -80,6 +81,43 @@ async function measure(
   };
 }
 
+/**
+ * CPU seconds used so far by the sandbox processes (bwrap, zygotes, supervisors and every
+ * reaped runner, via cutime/cstime) plus this Node process: the pool's own cost per
+ * execution, which other load on the machine does not change the way it changes latency.
+ */
+function poolCpuSeconds(roots: number[]): number {
+  const ticks = 100; // USER_HZ on Linux
+  const stats = new Map<number, string[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      stats.set(Number(entry), stat.slice(stat.lastIndexOf(')') + 2).split(' '));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = new Set(roots);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, fields] of stats) {
+      if (!tree.has(pid) && tree.has(Number(fields[1]))) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let total = 0;
+  for (const pid of tree) {
+    const fields = stats.get(pid);
+    // utime, stime, cutime, cstime: fields 14-17 of /proc/<pid>/stat (11-14 after "pid (comm) ").
+    if (fields) total += [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / ticks;
+  }
+  const node = process.cpuUsage();
+  return total + (node.user + node.system) / 1e6;
+}
+
 async function naiveBaseline(): Promise<Execute> {
   const [bwrap, layout] = await Promise.all([findBwrap(), discoverPython(venvPython)]);
   const args = await bwrapArgs(layout, { tmpBytes: 64 * 1024 * 1024, privileged: process.getuid?.() === 0 });
@@ -135,11 +173,19 @@ async function main(): Promise<void> {
     for (const workload of Object.keys(workloads) as Workload[]) {
       const code = workloads[workload];
       await viaPool(code); // warm the path once
+      const cpuBefore = poolCpuSeconds(pool.pids());
       const pooled = await measure(viaPool, code, counts.pool[workload], cores);
+      // measure() runs each execution 2x (latency, throughput) plus up to 50 idle ones.
+      const executed = 2 * counts.pool[workload] + Math.min(counts.pool[workload], 50);
+      const cpuMs = ((poolCpuSeconds(pool.pids()) - cpuBefore) * 1000) / executed;
       const naive = await measure(baseline, code, counts.baseline[workload], cores);
       console.log(`\n${workload}: ${code}`);
       console.log(row(`pool (n=${counts.pool[workload]})`, pooled));
       console.log(row(`baseline (n=${counts.baseline[workload]})`, naive));
+      console.log(
+        `pool CPU per execution ${cpuMs.toFixed(2)} ms (all sandbox processes + Node): ` +
+          `${((cores * 1000) / cpuMs).toFixed(0)} exec/s on ${cores} otherwise idle cores`,
+      );
       console.log(
         `ratio baseline/pool    p50 latency ${(naive.p50Ms / pooled.p50Ms).toFixed(1)}x   idle p50 ${(naive.idleP50Ms / pooled.idleP50Ms).toFixed(1)}x   ` +
           `throughput pool/baseline ${(pooled.perSecond / naive.perSecond).toFixed(1)}x`,
