@@ -206,34 +206,44 @@ export function createGenerationActivities(deps: GenerationDeps) {
     const context = Context.current();
     const heartbeat = setInterval(() => context.heartbeat(progress), deps.heartbeatEveryMs ?? 2000);
     context.heartbeat(progress);
+    // One failed trajectory fails the turn: stop the others' requests instead of finishing them.
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, context.cancellationSignal]);
     try {
       trajectories = await Promise.all(
-        trajectories.map(async (start) => {
-          let trajectory = start;
-          while (trajectory.phase === 'active') {
-            const segment = nextSegment(trajectory, settings);
-            if (!segment) {
-              trajectory = { ...trajectory, phase: 'finished', stopReason: 'length' };
-              break;
+        trajectories
+          .map(async (start) => {
+            let trajectory = start;
+            while (trajectory.phase === 'active') {
+              const segment = nextSegment(trajectory, settings);
+              if (!segment) {
+                trajectory = { ...trajectory, phase: 'finished', stopReason: 'length' };
+                break;
+              }
+              const output = await engine.complete(
+                {
+                  promptTokenIds: [...trajectory.promptTokenIds, ...trajectory.responseTokenIds],
+                  stop: segment.stop,
+                  maxTokens: segment.maxTokens,
+                  temperature: input.sampling.temperature,
+                  topP: input.sampling.topP,
+                  seed: segment.seed,
+                },
+                signal,
+              );
+              progress.tokensGenerated += output.tokenIds.length;
+              progress.segmentsDone += 1;
+              trajectory = applySegment(trajectory, segment, output, tokenizer);
             }
-            const output = await engine.complete(
-              {
-                promptTokenIds: [...trajectory.promptTokenIds, ...trajectory.responseTokenIds],
-                stop: segment.stop,
-                maxTokens: segment.maxTokens,
-                temperature: input.sampling.temperature,
-                topP: input.sampling.topP,
-                seed: segment.seed,
-              },
-              context.cancellationSignal,
-            );
-            progress.tokensGenerated += output.tokenIds.length;
-            progress.segmentsDone += 1;
-            trajectory = applySegment(trajectory, segment, output, tokenizer);
-          }
-          progress.trajectoriesDone += 1;
-          return trajectory;
-        }),
+            progress.trajectoriesDone += 1;
+            return trajectory;
+          })
+          .map((running) =>
+            running.catch((err: unknown) => {
+              abort.abort(err);
+              throw err;
+            }),
+          ),
       );
     } finally {
       clearInterval(heartbeat);
