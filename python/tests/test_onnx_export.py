@@ -95,3 +95,15 @@ def test_refuses_a_folder_without_tokenizer(tmp_path: Path) -> None:
     (model_dir / "tokenizer.json").unlink()
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         export_onnx(model_dir, tmp_path / "onnx")
+
+
+def test_exporting_into_the_model_folder_keeps_its_files(tmp_path: Path) -> None:
+    """The trainer may export next to its checkpoint: nothing but the export's own files may change."""
+    model_dir = make_tiny_random_model(tmp_path / "hf")
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.name not in ("config.json", "generation_config.json")}
+    report = export_onnx(model_dir, model_dir)
+    assert report["parity"]["greedyTokensMatch"]
+    after = {p.name for p in model_dir.iterdir()}
+    assert after == set(before) | {"config.json", "generation_config.json", "model.onnx", "tirflow-onnx.json"}
+    for name, data in before.items():
+        assert (model_dir / name).read_bytes() == data, name

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -226,7 +227,10 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / "model.onnx"
-    tmp_path = out / "model.onnx.tmp"
+    # The tracer may write weights as loose files next to its graph: keep them in a scratch
+    # folder that is removed afterwards, so an export never touches other files in out_dir.
+    scratch = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=out))
+    tmp_path = scratch / "model.onnx"
     wrapper = _FlatCacheDecoder.build(model, num_layers)
     # Trace with a non-empty past and batch 2 so no dimension is specialised to 0 or 1.
     batch, seq, past_len = 2, 3, 4
@@ -253,10 +257,13 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
             do_constant_folding=True,
             dynamo=False,
         )
-    _consolidate(tmp_path, onnx_path)
+    try:
+        _consolidate(tmp_path, onnx_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     for name in COPIED_FILES:
-        if (src / name).exists():
+        if (src / name).exists() and src.resolve() != out.resolve():
             shutil.copyfile(src / name, out / name)
     (out / MANIFEST).write_text(json.dumps(layout, indent=2) + "\n")
 
@@ -269,26 +276,17 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     return report
 
 
-def _consolidate(tmp_path: Path, onnx_path: Path) -> None:
-    """Moves the traced graph into place as one file (external data for models over 2 GB)."""
+def _consolidate(traced: Path, onnx_path: Path) -> None:
+    """Saves the traced graph as out/model.onnx (weights as external data only past protobuf's 2 GB)."""
     import onnx
 
-    graph = onnx.load(str(tmp_path))
-    large = graph.ByteSize() > 1_800_000_000
-    for stale in tmp_path.parent.glob("model.onnx*"):
-        if stale != tmp_path:
-            stale.unlink()
-    if large:
+    graph = onnx.load(str(traced))
+    for stale in (onnx_path, onnx_path.with_name("model.onnx.data")):
+        stale.unlink(missing_ok=True)
+    if graph.ByteSize() > 1_800_000_000:
         onnx.save_model(graph, str(onnx_path), save_as_external_data=True, location="model.onnx.data")
     else:
         onnx.save_model(graph, str(onnx_path))
-    for leftover in tmp_path.parent.glob("model.onnx.tmp*"):
-        leftover.unlink()
-    # Weights the legacy exporter wrote as separate files next to the temp graph.
-    for leftover in tmp_path.parent.iterdir():
-        if leftover.name.startswith("onnx__") or leftover.name.startswith("model."):
-            if leftover.name not in ("model.onnx", "model.onnx.data"):
-                leftover.unlink()
 
 
 def main() -> None:
