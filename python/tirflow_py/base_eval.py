@@ -83,7 +83,8 @@ def generate(model, tokenizer, texts: list[str], stops: list[str], max_new_token
 
     outputs: list[str] = []
     for i in range(0, len(texts), batch):
-        enc = tokenizer(texts[i : i + batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(texts[i : i + batch], return_tensors="pt", padding=True, add_special_tokens=False,
+                        return_token_type_ids=False)
         with torch.no_grad():
             ids = model.generate(
                 **enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,

@@ -24,7 +24,7 @@ from .tokenizer_train import train_tokenizer
 class PretrainConfig:
     out: str = "../models/tiny-base"
     seed: int = 1
-    docs: int = 50_000  # corpus documents (about 100 tokens each)
+    docs: int = 20_000  # corpus documents (about 100 tokens each)
     heldout_docs: int = 1_000  # a disjoint stream (another seed) for the held-out loss
     vocab_size: int = 1024  # an upper bound: BPE stops when the corpus has no more merges
     hidden_size: int = 192
@@ -35,14 +35,15 @@ class PretrainConfig:
     context: int = 512  # max positions: prompt + response with two code blocks
     block: int = 256  # training sequence length (packed documents separated by EOS)
     batch: int = 8
-    steps: int = 1400
+    steps: int = 600
     lr: float = 2e-3
     min_lr: float = 2e-4
-    warmup: int = 100
+    warmup: int = 50
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     log_every: int = 50
     threads: int = 2
+    max_minutes: float = 0.0  # > 0: stop early (and still save) when the shared machine is slow
 
 
 def pack(tokenizer, texts: list[str]):
@@ -107,7 +108,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
     log: list[dict] = []
     window = []
     tick = time.time()
+    steps_done = 0
     for step in range(cfg.steps):
+        if cfg.max_minutes > 0 and time.time() - started > cfg.max_minutes * 60:
+            print(f"stopping early after {step} steps: --max-minutes {cfg.max_minutes} reached", flush=True)
+            break
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         input_ids = batch_from(stream)
@@ -116,6 +121,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        steps_done = step + 1
         window.append(loss.item())
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             elapsed = time.time() - tick
@@ -126,6 +132,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
             log.append({"step": step + 1, "loss": round(mean, 4)})
             window, tick = [], time.time()
 
+    if window:  # a partial window when stopped early
+        log.append({"step": steps_done, "loss": round(sum(window) / len(window), 4)})
     model.eval()
     with torch.no_grad():
         blocks = heldout_stream[: (len(heldout_stream) // cfg.block) * cfg.block].view(-1, cfg.block)
@@ -141,7 +149,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
                      temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=cfg.context).save_pretrained(out)
     summary = {
         "config": asdict(cfg), "parameters": params, "corpus_tokens": len(stream),
-        "train_tokens": cfg.steps * cfg.batch * cfg.block, "final_train_loss": log[-1]["loss"],
+        "steps_done": steps_done, "train_tokens": steps_done * cfg.batch * cfg.block, "final_train_loss": log[-1]["loss"] if log else None,
         "heldout_loss": round(heldout_loss, 4), "wall_seconds": round(time.time() - started),
         "loss_curve": log,
     }
