@@ -4,7 +4,18 @@ import { registerDev } from './commands/dev';
 import { registerExec } from './commands/exec';
 import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
+import { registerControl } from './commands/control';
+import { registerTrain } from './commands/train';
+import { registerWorker } from './commands/worker';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerDev, registerExec, registerGrade, registerServe];
+export const commands: RegisterCommand[] = [
+  registerTrain,
+  registerControl,
+  registerWorker,
+  registerDev,
+  registerServe,
+  registerExec,
+  registerGrade,
+];

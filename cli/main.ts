@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands';
+import { CliError } from './exitCodes';
 
 const program = new Command()
   .name('tirflow')
@@ -18,6 +19,9 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage errors were already printed by commander.
+    process.exitCode = err.exitCode;
+  } else if (err instanceof CliError) {
+    console.error(`tirflow: ${err.message}`);
     process.exitCode = err.exitCode;
   } else {
     console.error(`tirflow: ${err instanceof Error ? err.message : String(err)}`);

@@ -24,5 +24,5 @@ export const artifactKeys = {
   checkpoint: (runId: string, step: number): string => `runs/${runId}/checkpoints/step-${pad(step)}`,
   /** Evaluation results of the policy after step `step` on a split. */
   evaluation: (runId: string, step: number, split: string): string =>
-    `runs/${runId}/eval/step-${pad(step)}-${split}.jsonl`,
+    `runs/${runId}/eval/step-${pad(step)}-${split}.json`,
 };

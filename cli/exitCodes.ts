@@ -1,0 +1,21 @@
+/** Exit codes scripts can rely on (documented in `tirflow train --help`). */
+export const exitCodes = {
+  ok: 0,
+  /** The run failed, was terminated, or timed out. */
+  runFailed: 1,
+  /** Bad input: config, options, unknown run. Nothing was started. */
+  badInput: 2,
+  /** Temporal could not be reached. */
+  unreachable: 3,
+} as const;
+
+/** An error that ends the command with a given exit code and one clear message. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * What each worker role runs: its task queue, its activities and the long-lived resources
+ * behind them (sandbox pool, grader pool, trainer process). `all` = every role in one process,
+ * for a laptop.
+ */
+import { availableParallelism } from 'node:os';
+import { taskQueues, type WorkerRole } from '../common/activityContracts';
+import type { ArtifactStore } from '../activities/artifactStore';
+import { createGenerationActivities } from '../activities/generation/generateActivity';
+import { stopOnnxEngineThread } from '../activities/generation/onnxEngine';
+import { GraderPool } from '../activities/reward/graderPool';
+import { createRewardActivities } from '../activities/reward/score';
+import { prepareRun } from '../activities/run/prepareRun';
+import { recordStep } from '../activities/run/recordStep';
+import { summarizeEvaluation } from '../activities/run/summarizeEvaluation';
+import { createSandboxActivities, SandboxPool } from '../activities/sandbox';
+import { createTrainerActivities } from '../activities/trainer/activities';
+import { TrainerProcess } from '../activities/trainer/trainerProcess';
+
+export const workerRoles: readonly WorkerRole[] = ['rollout', 'sandbox', 'reward', 'trainer'];
+
+export interface RoleRuntime {
+  role: WorkerRole;
+  taskQueue: string;
+  activities: Record<string, (...args: never[]) => Promise<unknown>>;
+  /** Activities this role runs at once (a GPU role runs few, a CPU sandbox many). */
+  maxConcurrentActivities: number;
+  close(): Promise<void>;
+}
+
+export interface RoleOptions {
+  store: ArtifactStore;
+  /** Sandbox and grader processes; default one per core. */
+  poolSize?: number;
+  /** Extra environment for the trainer process (fault-injection switches in tests). */
+  trainerEnv?: Record<string, string>;
+}
+
+export async function startRole(role: WorkerRole, options: RoleOptions): Promise<RoleRuntime> {
+  const { store } = options;
+  const poolSize = options.poolSize ?? availableParallelism();
+  switch (role) {
+    case 'rollout': {
+      const generation = createGenerationActivities({ store });
+      return {
+        role,
+        taskQueue: taskQueues.rollout,
+        activities: { ...generation, prepareRun: prepareRun.bind(null, store) },
+        // One engine thread per process: shards take turns on it rather than thrash the cores.
+        maxConcurrentActivities: 4,
+        close: stopOnnxEngineThread,
+      };
+    }
+    case 'sandbox': {
+      const pool = new SandboxPool({ size: poolSize });
+      await pool.start();
+      return {
+        role,
+        taskQueue: taskQueues.sandbox,
+        activities: createSandboxActivities({ store, pool }),
+        maxConcurrentActivities: 8,
+        close: () => pool.close(),
+      };
+    }
+    case 'reward': {
+      const graders = await GraderPool.start({ size: poolSize });
+      return {
+        role,
+        taskQueue: taskQueues.reward,
+        activities: {
+          ...createRewardActivities({ store, graders }),
+          recordStep: recordStep.bind(null, store),
+          summarizeEvaluation: summarizeEvaluation.bind(null, store),
+        },
+        maxConcurrentActivities: 8,
+        close: () => graders.close(),
+      };
+    }
+    case 'trainer': {
+      const trainer = new TrainerProcess({ env: options.trainerEnv });
+      return {
+        role,
+        taskQueue: taskQueues.trainer,
+        activities: createTrainerActivities({ store, trainer }),
+        // One process holds the weights: updates and exports take turns.
+        maxConcurrentActivities: 1,
+        close: () => trainer.close(),
+      };
+    }
+  }
+}
