@@ -77,13 +77,25 @@ export class OnnxBatch {
         `model folder ${dir} has no ${ONNX_FILE} (export it with python -m tirflow_py.onnx_export)`,
       );
     }
-    const session = await ort.InferenceSession.create(path, {
-      executionProviders: [options.executionProvider ?? 'cpu'],
-      graphOptimizationLevel: 'all',
-      ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-    });
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(path, {
+        executionProviders: [options.executionProvider ?? 'cpu'],
+        graphOptimizationLevel: 'all',
+        ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      });
+    } catch (err) {
+      throw modelFolderError(`${path} cannot be loaded by onnxruntime: ${(err as Error).message}`);
+    }
     checkSignature(session, layout, dir);
     return new OnnxBatch(dir, session, layout, tokenizer, options);
+  }
+
+  /** Frees the session's memory; the batch must not be used afterwards. */
+  async release(): Promise<void> {
+    this.waiting = [];
+    this.running = { past: [], length: 0, rows: [] };
+    await this.session.release();
   }
 
   get idle(): boolean {

@@ -57,7 +57,10 @@ async function evictIdle(): Promise<void> {
   for (const [key, pending] of batches) {
     if (batches.size <= KEEP_SESSIONS) return;
     const batch = await pending.catch(() => null);
-    if (!batch || batch.idle) batches.delete(key);
+    if (!batch || batch.idle) {
+      batches.delete(key);
+      await batch?.release();
+    }
   }
 }
 
@@ -82,6 +85,7 @@ async function loop(): Promise<void> {
           batches.delete(key);
           fail(owners.get(key) ?? [], err);
           owners.delete(key);
+          await batch.release().catch(() => undefined);
         }
         tokens += batch.tokensGenerated - before;
       }
