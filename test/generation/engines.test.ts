@@ -149,6 +149,15 @@ describe('onnx engine', () => {
       new OnnxEngine(noGraph, { maxBatchSize: 2 }).complete(requests(0)[0]!),
       /model\.onnx/,
     );
+    await writeFile(join(noGraph, 'model.onnx'), 'not a graph');
+    await assert.rejects(
+      new OnnxEngine(noGraph, { maxBatchSize: 2 }).complete(requests(0)[0]!),
+      (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+        assert.match(err.message, /model\.onnx cannot be loaded/);
+        return true;
+      },
+    );
   });
 });
 
