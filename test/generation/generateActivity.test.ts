@@ -19,6 +19,8 @@ import type { GenerateInput, GenerateResult } from '../../common/activityContrac
 import { artifactKeys } from '../../common/artifactKeys';
 import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
+import { freePort } from '../../cli/devServer';
+import { runTirflow } from '../support/cli';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
 
 let fixture: FixtureModel;
@@ -67,6 +69,14 @@ function input(overrides: Partial<GenerateInput> = {}): GenerateInput {
     ...overrides,
   };
 }
+
+/** An activity environment whose logger drops records: these tests expect the failures they log. */
+const quietEnv = (): MockActivityEnvironment => {
+  const drop = (): void => undefined;
+  return new MockActivityEnvironment(undefined, {
+    logger: { log: drop, trace: drop, debug: drop, info: drop, warn: drop, error: drop },
+  });
+};
 
 type Generate = (input: GenerateInput) => Promise<GenerateResult>;
 
@@ -190,6 +200,55 @@ describe('generate activity', () => {
     assert.equal(turn1.tokensGenerated, newModelTokens);
   });
 
+  it('produces the same trajectories through the openai engine and tirflow serve', async () => {
+    const port = await freePort();
+    const server = runTirflow([
+      'serve',
+      '--model',
+      fixture.onnxDir,
+      '--port',
+      String(port),
+      '--name',
+      'policy',
+    ]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('/v1') && resolve());
+        void server.then(() => reject(new Error('tirflow serve exited')));
+      });
+      const request = input({ prompts: { datasetPath, rowIndices: [0, 1], samplesPerPrompt: 2 } });
+      const viaOnnx = new LocalDirArtifactStore(join(scratch, 'store-onnx'));
+      const viaHttp = new LocalDirArtifactStore(join(scratch, 'store-http'));
+      const local = await runIn(
+        new MockActivityEnvironment(),
+        createGenerationActivities({ store: viaOnnx }).generate,
+        request,
+      );
+      const remote = await runIn(
+        new MockActivityEnvironment(),
+        createGenerationActivities({ store: viaHttp }).generate,
+        {
+          ...request,
+          engine: {
+            kind: 'openai',
+            baseUrl: `http://127.0.0.1:${port}/v1`,
+            model: 'policy',
+            weightReload: 'none',
+            requestTimeoutS: 60,
+          },
+        },
+      );
+      assert.deepEqual(remote, local);
+      assert.deepEqual(
+        await readJsonl<Trajectory>(viaHttp, remote.generatedKey),
+        await readJsonl<Trajectory>(viaOnnx, local.generatedKey),
+      );
+    } finally {
+      server.kill('SIGTERM');
+      await server;
+    }
+  });
+
   it('fails non-retryably on a policy without a tokenizer or ONNX export, and on a missing result', async () => {
     const store = new LocalDirArtifactStore(join(scratch, 'store-d'));
     const { generate } = createGenerationActivities({ store });
@@ -202,22 +261,18 @@ describe('generate activity', () => {
     await mkdir(bare, { recursive: true });
     await assert.rejects(
       runIn(
-        new MockActivityEnvironment(),
+        quietEnv(),
         generate,
         input({ policy: { ...policy(), onnxDir: { store: 'filesystem', path: bare } } }),
       ),
       isPermanent(/tokenizer\.json/),
     );
     await assert.rejects(
-      runIn(new MockActivityEnvironment(), generate, input({ policy: { ...policy(), onnxDir: null } })),
+      runIn(quietEnv(), generate, input({ policy: { ...policy(), onnxDir: null } })),
       isPermanent(/ONNX/),
     );
     await assert.rejects(
-      runIn(
-        new MockActivityEnvironment(),
-        generate,
-        input({ prompts: { datasetPath, rowIndices: [9], samplesPerPrompt: 1 } }),
-      ),
+      runIn(quietEnv(), generate, input({ prompts: { datasetPath, rowIndices: [9], samplesPerPrompt: 1 } })),
       isPermanent(/row 9/),
     );
   });
