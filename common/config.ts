@@ -102,6 +102,13 @@ export const runConfigSchema = z
       })
       .strict()
       .prefault({}),
+    timeouts: z
+      .object({
+        /** A trainer worker silent this long is presumed dead and its update is retried elsewhere. */
+        trainerHeartbeatS: z.number().positive().default(120),
+      })
+      .strict()
+      .prefault({}),
     /** Steps per workflow execution before continue-as-new (history stays small). */
     stepsPerExecution: positiveInt.default(25),
   })

@@ -222,7 +222,10 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     // 3. Update the policy (exactly once per step: the trainer reuses a finished checkpoint).
     phase = 'updating policy';
     const update = await trainer.updatePolicy.executeWithOptions(
-      { summary: `step ${step}: update policy v${policy.version} → v${step}` },
+      {
+        summary: `step ${step}: update policy v${policy.version} → v${step}`,
+        heartbeatTimeout: `${config.timeouts.trainerHeartbeatS} seconds`,
+      },
       [
         {
           runId,

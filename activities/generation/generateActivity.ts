@@ -25,6 +25,7 @@ import {
 } from '../../common/toolProtocol';
 import type { ExecutionResult, StopReason, Trajectory } from '../../common/trajectory';
 import { readJsonl, writeJsonl, type ArtifactStore } from '../artifactStore';
+import { injectFaultOnce } from '../faults';
 import { loadTaskRows } from '../dataset';
 import type { GenerationEngine } from './engine';
 import { loadModelTokenizer, type ModelTokenizer } from './modelFolder';
@@ -249,6 +250,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
       clearInterval(heartbeat);
       await engine.close();
     }
+    await injectFaultOnce('generate');
     await writeJsonl(deps.store, key, trajectories);
     return summarize(key, trajectories, previous);
   }

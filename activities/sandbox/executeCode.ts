@@ -9,7 +9,6 @@
  * it and fails once with a retryable error after running the code and before writing results,
  * so the retry must redo the work and still write the artifact exactly once.
  */
-import { writeFile } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ExecuteCodeInput, ExecuteCodeResult, SandboxActivities } from '../../common/activityContracts';
@@ -17,6 +16,7 @@ import { artifactKeys } from '../../common/artifactKeys';
 import type { ExecutionResult, ExecutionStatus, Trajectory } from '../../common/trajectory';
 import { readJsonl, writeJsonl, type ArtifactStore } from '../artifactStore';
 import { resolveLimits, type SandboxLimits } from './limits';
+import { faultSwitches, injectFaultOnce } from '../faults';
 import type { SandboxPool } from './pool';
 
 export interface SandboxActivityDeps {
@@ -24,7 +24,7 @@ export interface SandboxActivityDeps {
   pool: SandboxPool;
 }
 
-export const faultEnvVar = 'TIRFLOW_FAULT_EXECUTE_CODE_ONCE';
+export const faultEnvVar = faultSwitches.executeCode;
 
 export function createSandboxActivities(deps: SandboxActivityDeps) {
   async function executeCode(input: ExecuteCodeInput): Promise<ExecuteCodeResult> {
@@ -44,7 +44,7 @@ export function createSandboxActivities(deps: SandboxActivityDeps) {
         return { trajectoryId: id, ...result };
       }),
     );
-    await injectFaultOnce();
+    await injectFaultOnce('executeCode');
     await writeJsonl(deps.store, executedKey, results);
     return summarize(executedKey, results);
   }
@@ -90,21 +90,6 @@ function validLimits(input: ExecuteCodeInput): Partial<SandboxLimits> {
     throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSandboxLimits');
   }
   return limits;
-}
-
-async function injectFaultOnce(): Promise<void> {
-  const marker = process.env[faultEnvVar];
-  if (!marker) return;
-  try {
-    await writeFile(marker, `executeCode fault injected at ${new Date().toISOString()}\n`, { flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // already failed once
-    throw err;
-  }
-  throw ApplicationFailure.retryable(
-    `injected executeCode fault (${faultEnvVar}=${marker})`,
-    'InjectedFault',
-  );
 }
 
 function summarize(executedKey: string, results: readonly ExecutionResult[]): ExecuteCodeResult {

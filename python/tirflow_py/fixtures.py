@@ -50,7 +50,7 @@ def make_tiny_random_model(out_dir: str | Path, seed: int = 0, vocab_size: int =
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=eos_id,
         eos_token_id=eos_id,

@@ -2,6 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WorkerRole } from '../../common/activityContracts';
 import { workerRoles } from '../../workers/roles';
 import { runWorkerProcess } from '../../workers/runWorkers';
 
@@ -10,12 +11,15 @@ export interface LocalWorker {
   stop(): Promise<void>;
 }
 
-export function startLocalWorker(address: string, options: { artifactRoot?: string } = {}): LocalWorker {
+export function startLocalWorker(
+  address: string,
+  options: { artifactRoot?: string; roles?: WorkerRole[] } = {},
+): LocalWorker {
   const artifactRoot = options.artifactRoot ?? mkdtempSync(join(tmpdir(), 'tirflow-artifacts-'));
   let requestStop!: () => void;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
   const running = runWorkerProcess({
-    roles: [...workerRoles],
+    roles: options.roles ?? [...workerRoles],
     address,
     namespace: 'default',
     artifactRoot,
