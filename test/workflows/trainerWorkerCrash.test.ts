@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import proto from '@temporalio/proto';
 import { taskQueues } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
@@ -70,7 +71,10 @@ test('SIGKILL of the trainer worker during updatePolicy: the step is applied exa
   await waitFor(async () => {
     const { pendingActivities } = await handle.describe().then((d) => d.raw);
     return (pendingActivities ?? []).some(
-      (a) => a.activityType?.name === 'updatePolicy' && a.state === 2 /* STARTED */ && a.attempt === 1,
+      (a) =>
+        a.activityType?.name === 'updatePolicy' &&
+        a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED &&
+        a.attempt === 1,
     );
   }, 'step 1 updatePolicy to start');
   await new Promise((r) => setTimeout(r, 500));
