@@ -17,9 +17,11 @@ if ! command -v uv >/dev/null 2>&1; then
   fi
 fi
 
-# 2. System packages: bubblewrap isolates the code sandbox.
+# 2. System packages: bubblewrap isolates the code sandbox; Chromium renders the run report
+#    in its test (and is handy for viewing it headless).
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing system packages: ${missing[*]}"
