@@ -59,6 +59,7 @@ export class OnnxBatch {
   private waiting: { id: number; request: CompletionRequest }[] = [];
   private running: CacheBlock = { past: [], length: 0, rows: [] };
   private generatedTotal = 0;
+  private released = false;
 
   private constructor(
     readonly dir: string,
@@ -93,6 +94,8 @@ export class OnnxBatch {
 
   /** Frees the session's memory; the batch must not be used afterwards. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     this.waiting = [];
     this.running = { past: [], length: 0, rows: [] };
     await this.session.release();

@@ -57,7 +57,10 @@ async function evictIdle(): Promise<void> {
   for (const [key, pending] of batches) {
     if (batches.size <= KEEP_SESSIONS) return;
     const batch = await pending.catch(() => null);
-    if (!batch || batch.idle) {
+    // Another eviction pass may have handled this entry while we awaited it.
+    if (batches.get(key) !== pending) continue;
+    // Requests register as owners before their session has loaded: a session with owners is in use.
+    if (!batch || (batch.idle && (owners.get(key)?.size ?? 0) === 0)) {
       batches.delete(key);
       await batch?.release();
     }
@@ -128,7 +131,9 @@ port.on('message', (message: ToWorker) => {
   batchFor(key, dir, options).then(
     (batch) => {
       batch.submit(id, request);
-      void evictIdle();
+      evictIdle().catch((err: unknown) =>
+        console.error('onnx engine: releasing an idle session failed:', err),
+      );
       void loop();
     },
     (err: unknown) => {

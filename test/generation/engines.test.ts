@@ -69,6 +69,18 @@ describe('onnx engine', () => {
     );
   });
 
+  it('keeps serving while sessions beyond the cache size are evicted', async () => {
+    // Each batch size is its own session; only two idle ones are kept, the rest released.
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.all(
+        [1, 3, 5, 7, 9].map((maxBatchSize) =>
+          new OnnxEngine(fixture.onnxDir, { maxBatchSize }).complete(requests(7)[1]!),
+        ),
+      );
+      for (const r of results) assert.deepEqual(r, results[0]);
+    }
+  });
+
   it('keeps to max tokens, ends on EOS or a stop string, and reports which', async () => {
     const engine = new OnnxEngine(fixture.onnxDir, { maxBatchSize: 8 });
     const results = await Promise.all(requests(300, 12).map((r) => engine.complete(r)));
