@@ -5,12 +5,14 @@ import { registerExec } from './commands/exec';
 import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
 import { registerControl } from './commands/control';
+import { registerDemo } from './commands/demo';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
+  registerDemo,
   registerTrain,
   registerControl,
   registerWorker,
