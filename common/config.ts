@@ -43,6 +43,8 @@ export const trainerSchema = z
     microBatchSize: positiveInt.default(16),
     maxGradNorm: z.number().positive().default(1.0),
     device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
+    /** Drop groups whose rewards are all equal (no learning signal under group baselines). */
+    dynamicFiltering: z.boolean().default(true),
   })
   .strict();
 

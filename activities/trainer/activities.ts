@@ -39,6 +39,7 @@ export function toTrainerHyper(hyper: TrainerHyperparameters): Record<string, un
     micro_batch_size: hyper.microBatchSize,
     max_grad_norm: hyper.maxGradNorm,
     device: hyper.device,
+    dynamic_filtering: hyper.dynamicFiltering,
   };
 }
 
