@@ -6,6 +6,7 @@ import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
 import { registerControl } from './commands/control';
 import { registerDemo } from './commands/demo';
+import { registerReport } from './commands/report';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
@@ -20,4 +21,5 @@ export const commands: RegisterCommand[] = [
   registerServe,
   registerExec,
   registerGrade,
+  registerReport,
 ];

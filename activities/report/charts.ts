@@ -1,0 +1,251 @@
+/**
+ * The report's charts as Vega-Lite specs, one per quantity of the paper's scaling law. Every
+ * run is drawn on the same axes and keeps its color in every chart (one color domain: the run
+ * labels in command-line order). Pure: data in, spec out; rendering lives in render.ts.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import type { StepRecord } from '../../common/activityContracts';
+import type { ExecutionStatus } from '../../common/trajectory';
+import type { RunData } from './runData';
+
+export interface ChartSpec {
+  /** File stem of the PNG and the HTML element id: `code-ratio` → code-ratio.png. */
+  id: string;
+  title: string;
+  /** One sentence under the chart: what it shows, and what is missing from it. */
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+const WIDTH = 560;
+const HEIGHT = 240;
+/** Fonts tried in order by the SVG viewer and by resvg (which does not read fontconfig aliases). */
+const FONT = 'Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif';
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+const baseConfig = {
+  font: FONT,
+  background: 'white',
+  view: { stroke: '#ddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+};
+
+/** Whole-step ticks 0..last at a 1-2-5 spacing, at most ~10 of them (Vega alone puts ticks at half steps). */
+export function stepTicks(lastStep: number): number[] {
+  let spacing = 1;
+  for (let decade = 1; lastStep / spacing > 10; decade *= 10) {
+    spacing = [1, 2, 5, 10].map((m) => m * decade).find((s) => lastStep / s <= 10) ?? 10 * decade;
+  }
+  const ticks: number[] = [];
+  for (let step = 0; step <= lastStep; step += spacing) ticks.push(step);
+  return ticks;
+}
+
+const lastStepOf = (runs: readonly RunData[]): number =>
+  Math.max(1, ...runs.flatMap((r) => [...r.steps.map((s) => s.step), ...r.evaluations.map((e) => e.step)]));
+
+/** The same step axis, 0..last step of any run, in every chart. */
+function stepAxis(runs: readonly RunData[]) {
+  const last = lastStepOf(runs);
+  return {
+    field: 'step',
+    type: 'quantitative' as const,
+    title: 'training step',
+    scale: { domain: [0, last], nice: false },
+    axis: { values: stepTicks(last), format: 'd' },
+  };
+}
+
+function runColor(runs: readonly RunData[]) {
+  return {
+    field: 'run',
+    type: 'nominal',
+    title: 'run',
+    scale: { domain: runs.map((r) => r.label) },
+  } as const;
+}
+
+interface StepPoint {
+  run: string;
+  step: number;
+  value: number;
+}
+
+/** One line per run of a per-step quantity. */
+function stepLineChart(
+  runs: readonly RunData[],
+  points: StepPoint[],
+  options: { id: string; title: string; caption: string; yTitle: string; share: boolean },
+): ChartSpec {
+  return {
+    id: options.id,
+    title: options.title,
+    caption: options.caption,
+    spec: {
+      $schema: SCHEMA,
+      title: options.title,
+      width: WIDTH,
+      height: HEIGHT,
+      config: baseConfig,
+      data: { values: points },
+      mark: { type: 'line', point: { size: 24 }, strokeWidth: 2 },
+      encoding: {
+        x: stepAxis(runs),
+        y: {
+          field: 'value',
+          type: 'quantitative',
+          title: options.yTitle,
+          ...(options.share ? { scale: { domain: [0, 1] }, axis: { format: '.0%' } } : {}),
+        },
+        color: runColor(runs),
+      },
+    },
+  };
+}
+
+function trainingSeries(runs: readonly RunData[], value: (record: StepRecord) => number): StepPoint[] {
+  return runs.flatMap((run) =>
+    run.steps.map((record) => ({ run: run.label, step: record.step, value: value(record) })),
+  );
+}
+
+/** A chart-sized message in place of a chart with nothing to draw. */
+function messageChart(id: string, title: string, caption: string, message: string): ChartSpec {
+  return {
+    id,
+    title,
+    caption,
+    spec: {
+      $schema: SCHEMA,
+      title,
+      width: WIDTH,
+      height: HEIGHT,
+      config: baseConfig,
+      data: { values: [{ message }] },
+      mark: { type: 'text', fontSize: 18, color: '#666' },
+      encoding: { text: { field: 'message', type: 'nominal' } },
+    },
+  };
+}
+
+function validationChart(runs: readonly RunData[]): ChartSpec {
+  const id = 'validation-accuracy';
+  const title = 'Validation accuracy';
+  const missing = runs.filter((r) => r.evaluations.length === 0).map((r) => r.label);
+  const note = missing.length > 0 ? ` No evaluations for ${missing.join(', ')}.` : '';
+  const caption = `Accuracy on the validation split at each evaluation; step 0 is the base policy before training.${note}`;
+  if (missing.length === runs.length) return messageChart(id, title, caption, 'no evaluations');
+  const points = runs.flatMap((run) =>
+    run.evaluations.map((e) => ({ run: run.label, step: e.step, value: e.summary.accuracy })),
+  );
+  return stepLineChart(runs, points, { id, title, caption, yTitle: 'validation accuracy', share: true });
+}
+
+const EXECUTION_STATUSES: { status: ExecutionStatus; color: string }[] = [
+  { status: 'ok', color: '#4c9f70' },
+  { status: 'error', color: '#d1603d' },
+  { status: 'timeout', color: '#e0a458' },
+  { status: 'memory', color: '#8e6fb5' },
+  { status: 'killed', color: '#555555' },
+];
+
+function executionChart(runs: readonly RunData[]): ChartSpec {
+  const id = 'execution-status';
+  const title = 'Sandbox outcomes per step';
+  const bars = runs.flatMap((run) =>
+    run.steps.flatMap((record) =>
+      EXECUTION_STATUSES.map(({ status }, order) => ({
+        run: run.label,
+        step: record.step,
+        status,
+        order,
+        count: record.rollout.executions[status] ?? 0,
+      })),
+    ),
+  );
+  const idle = runs.filter((run) =>
+    run.steps.every((r) => Object.values(r.rollout.executions).every((n) => n === 0)),
+  );
+  const note = idle.length > 0 ? ` No code executed by ${idle.map((r) => r.label).join(', ')}.` : '';
+  const caption = `Executions of model-written code per training step, stacked by sandbox outcome, one panel per run.${note}`;
+  if (idle.length === runs.length) return messageChart(id, title, caption, 'no code executed');
+  return {
+    id,
+    title,
+    caption,
+    spec: {
+      $schema: SCHEMA,
+      title,
+      config: baseConfig,
+      data: { values: bars },
+      facet: { row: { field: 'run', type: 'nominal', title: null, sort: runs.map((r) => r.label) } },
+      resolve: { scale: { y: 'independent' } },
+      spec: {
+        width: WIDTH,
+        height: Math.max(120, Math.round(HEIGHT / runs.length)),
+        mark: { type: 'bar' },
+        encoding: {
+          x: {
+            field: 'step',
+            type: 'ordinal',
+            title: 'training step',
+            axis: { labelAngle: 0, labelOverlap: true },
+          },
+          y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'executions' },
+          color: {
+            field: 'status',
+            type: 'nominal',
+            title: 'outcome',
+            scale: {
+              domain: EXECUTION_STATUSES.map((s) => s.status),
+              range: EXECUTION_STATUSES.map((s) => s.color),
+            },
+          },
+          order: { field: 'order', type: 'quantitative' },
+        },
+      },
+    },
+  };
+}
+
+/** Every chart of the report, in page order. */
+export function reportCharts(runs: readonly RunData[]): ChartSpec[] {
+  return [
+    stepLineChart(
+      runs,
+      trainingSeries(runs, (r) => r.rollout.codeRatio),
+      {
+        id: 'code-ratio',
+        title: 'Code ratio',
+        caption: 'Share of training responses that executed at least one code block, per step.',
+        yTitle: 'code ratio',
+        share: true,
+      },
+    ),
+    stepLineChart(
+      runs,
+      trainingSeries(runs, (r) => r.rollout.responseTokens.mean),
+      {
+        id: 'response-length',
+        title: 'Mean response length',
+        caption: 'Mean model-generated tokens per training response (tool output excluded), per step.',
+        yTitle: 'tokens',
+        share: false,
+      },
+    ),
+    stepLineChart(
+      runs,
+      trainingSeries(runs, (r) => r.rollout.accuracy),
+      {
+        id: 'training-accuracy',
+        title: 'Training accuracy',
+        caption: 'Share of training responses graded correct, per step.',
+        yTitle: 'training accuracy',
+        share: true,
+      },
+    ),
+    validationChart(runs),
+    executionChart(runs),
+  ];
+}
