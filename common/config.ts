@@ -95,8 +95,8 @@ export const runConfigSchema = z
       .object({
         /** Evaluate every N steps (and before the first); 0 turns periodic evaluation off. */
         every: nonNegativeInt.default(5),
-        /** Validation prompts used (the first N rows); 0 = all. */
-        prompts: nonNegativeInt.default(0),
+        /** Validation prompts used (the first N rows, which mix every level); 0 = all. */
+        prompts: nonNegativeInt.default(100),
         /** Samples per prompt: 1 = greedy, >1 = sampled at `temperature` for pass@k / avg@k. */
         samples: positiveInt.default(1),
         temperature: z.number().positive().max(2).default(1.0),

@@ -7,7 +7,7 @@ import { executeChild } from '@temporalio/workflow';
 import type { EvaluationSummary } from '../common/activityContracts';
 import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
-import { deriveSeed, splitIntoShards } from '../common/schedule';
+import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
 import { reward } from './activityOptions';
 import { rolloutShard } from './rolloutShard';
 
@@ -23,12 +23,17 @@ export interface EvaluateInput {
 }
 
 const pad = (n: number): string => String(n).padStart(4, '0');
+const EVALUATION_SAMPLE_SEED = 0xe7a1;
 
 export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary> {
   const { config, step } = input;
   const evaluation = config.evaluation;
   const rows = evaluation.prompts > 0 ? Math.min(evaluation.prompts, input.splitRows) : input.splitRows;
-  const rowIndices = Array.from({ length: rows }, (_, i) => i);
+  // The same seeded sample of the split at every evaluation, so the curve compares like with
+  // like; split files are ordered by level, so a plain prefix would hold one level only.
+  const rowIndices = stepPromptIndices(EVALUATION_SAMPLE_SEED, 1, rows, input.splitRows).sort(
+    (a, b) => a - b,
+  );
   const namespace = `${input.runId}/eval-step-${pad(step)}`;
   const greedy = evaluation.samples === 1;
   const shards = splitIntoShards(rowIndices, config.rollout.shards);
