@@ -23,12 +23,20 @@ export function registerDev(program: Command): void {
       const server = await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile });
       console.log(`Temporal is up. gRPC: ${server.address}   Web UI: http://localhost:${opts.uiPort}`);
       console.log('Press Ctrl-C to stop.');
+      let stopping: Promise<void> | null = null;
       const stop = (): void => {
-        console.log('\nStopping the Temporal dev server ...');
-        void server.stop().then(() => console.log('Stopped.'));
+        stopping ??= (async () => {
+          console.log('\nStopping the Temporal dev server ...');
+          await server.stop();
+          console.log('Stopped.');
+        })();
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      await server.process;
+      const exit = await server.process;
+      // Ctrl-C signals the server too, so it may exit before our handler has finished.
+      await new Promise((r) => setTimeout(r, 100));
+      if (stopping) return stopping;
+      throw new Error(`the Temporal dev server exited unexpectedly (code ${exit.exitCode ?? exit.signal})`);
     });
 }
