@@ -4,6 +4,8 @@
  * ZeroRL baseline (same model, data, steps; no tool), then the report.
  */
 import type { Command } from 'commander';
+import { LocalDirArtifactStore } from '../../activities/artifactStore';
+import { defaultReportDir, writeReport } from '../../activities/report/writeReport';
 import type { RunConfig } from '../../common/config';
 import { defaultArtifactRoot } from '../connection';
 import { startLocalStack } from '../localStack';
@@ -78,8 +80,14 @@ export function registerDemo(program: Command): void {
             `${name} finished in ${((Date.now() - started) / 60_000).toFixed(1)} min (policy v${outcome.policy.version}).`,
           );
         }
-        log(`\nRuns: ${runIds.join(' ')}\nArtifacts: ${opts.artifacts}`);
-        log(`Report: npx tirflow report ${runIds.join(' ')}`);
+        const report = await writeReport({
+          store: new LocalDirArtifactStore(opts.artifacts),
+          runIds,
+          outDir: defaultReportDir(opts.artifacts, runIds),
+        });
+        log(`\nRuns: ${runIds.join(' ')}   artifacts: ${opts.artifacts}`);
+        log(`Report: ${report.htmlPath}  (charts also as PNG next to it)`);
+        log(`Rebuild it any time: npx tirflow report ${runIds.join(' ')}`);
       } catch (err) {
         if (err instanceof CliError) throw err;
         throw new CliError(`demo failed: ${(err as Error).message}`, exitCodes.runFailed);
