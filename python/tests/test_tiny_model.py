@@ -44,7 +44,7 @@ def test_greedy_continuation_of_an_easy_prompt_follows_the_template(loaded):
     import torch
 
     model, tokenizer = loaded
-    enc = tokenizer(render_prompt("What is 3 + 4?"), return_tensors="pt")
+    enc = tokenizer(render_prompt("What is 3 + 4?"), return_tensors="pt", return_token_type_ids=False)
     with torch.no_grad():
         out = model.generate(**enc, do_sample=False, max_new_tokens=60, pad_token_id=tokenizer.eos_token_id)
     text = tokenizer.decode(out[0, enc.input_ids.shape[1]:], skip_special_tokens=True)
