@@ -43,7 +43,12 @@ function permutation(size: number, seed: number): number[] {
  * Row indices of the prompts for `step` (1-based): the dataset is walked in epochs, each a
  * fresh seeded permutation, so every row is seen once per epoch.
  */
-export function stepPromptIndices(runSeed: number, step: number, promptsPerStep: number, datasetSize: number): number[] {
+export function stepPromptIndices(
+  runSeed: number,
+  step: number,
+  promptsPerStep: number,
+  datasetSize: number,
+): number[] {
   if (datasetSize <= 0) throw new Error('dataset is empty');
   const indices: number[] = [];
   const epochs = new Map<number, number[]>();
