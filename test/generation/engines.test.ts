@@ -13,7 +13,7 @@ import type { CompletionRequest } from '../../activities/generation/engine';
 import { loadModelTokenizer, type ModelTokenizer } from '../../activities/generation/modelFolder';
 import { OnnxEngine, stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import { OpenAIEngine } from '../../activities/generation/openaiEngine';
-import { runTirflow } from '../support/cli';
+import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
 
 let fixture: FixtureModel;
@@ -175,26 +175,9 @@ describe('onnx engine', () => {
 
 describe('openai engine against tirflow serve', () => {
   it('gives the same tokens as the in-process onnx engine for the same seeds', async () => {
-    const port = await freePort();
-    const server = runTirflow([
-      'serve',
-      '--model',
-      fixture.onnxDir,
-      '--port',
-      String(port),
-      '--name',
-      'fixture',
-    ]);
+    const served = await startServe(fixture.onnxDir, 'fixture');
     try {
-      await new Promise<void>((resolve, reject) => {
-        let seen = '';
-        server.stdout?.on('data', (chunk: Buffer) => {
-          seen += chunk.toString();
-          if (seen.includes('/v1')) resolve();
-        });
-        void server.then((r) => reject(new Error(`tirflow serve exited: ${String(r.stderr)}`)));
-      });
-      const baseUrl = `http://127.0.0.1:${port}/v1`;
+      const baseUrl = served.baseUrl;
       const client = new OpenAIEngine({ baseUrl, model: 'fixture', requestTimeoutS: 60 });
       const local = new OnnxEngine(fixture.onnxDir, { maxBatchSize: 8 });
       const remote = await Promise.all(requests(400).map((r) => client.complete(r)));
@@ -222,8 +205,7 @@ describe('openai engine against tirflow serve', () => {
       assert.equal(body.choices.length, 2);
       for (const choice of body.choices) assert.equal(choice.text, tokenizer.decode(choice.token_ids));
     } finally {
-      server.kill('SIGTERM');
-      await server;
+      await served.stop();
     }
   });
 

@@ -19,8 +19,7 @@ import type { GenerateInput, GenerateResult } from '../../common/activityContrac
 import { artifactKeys } from '../../common/artifactKeys';
 import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
-import { freePort } from '../../cli/devServer';
-import { runTirflow } from '../support/cli';
+import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
 
 let fixture: FixtureModel;
@@ -201,21 +200,8 @@ describe('generate activity', () => {
   });
 
   it('produces the same trajectories through the openai engine and tirflow serve', async () => {
-    const port = await freePort();
-    const server = runTirflow([
-      'serve',
-      '--model',
-      fixture.onnxDir,
-      '--port',
-      String(port),
-      '--name',
-      'policy',
-    ]);
+    const served = await startServe(fixture.onnxDir, 'policy');
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('/v1') && resolve());
-        void server.then(() => reject(new Error('tirflow serve exited')));
-      });
       const request = input({ prompts: { datasetPath, rowIndices: [0, 1], samplesPerPrompt: 2 } });
       const viaOnnx = new LocalDirArtifactStore(join(scratch, 'store-onnx'));
       const viaHttp = new LocalDirArtifactStore(join(scratch, 'store-http'));
@@ -231,7 +217,7 @@ describe('generate activity', () => {
           ...request,
           engine: {
             kind: 'openai',
-            baseUrl: `http://127.0.0.1:${port}/v1`,
+            baseUrl: served.baseUrl,
             model: 'policy',
             weightReload: 'none',
             requestTimeoutS: 60,
@@ -244,8 +230,7 @@ describe('generate activity', () => {
         await readJsonl<Trajectory>(viaOnnx, local.generatedKey),
       );
     } finally {
-      server.kill('SIGTERM');
-      await server;
+      await served.stop();
     }
   });
 
