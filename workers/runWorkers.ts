@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { taskQueues, type WorkerRole } from '../common/activityContracts';
 import { LocalDirArtifactStore } from '../activities/artifactStore';
+import { installWorkerLogging } from './logging';
 import { startRole, type RoleRuntime } from './roles';
 
 export interface WorkerProcessOptions {
@@ -34,6 +35,7 @@ function signalled(): Promise<void> {
 
 export async function runWorkerProcess(options: WorkerProcessOptions): Promise<void> {
   const log = options.log ?? ((line: string) => console.log(line));
+  installWorkerLogging();
   const store = new LocalDirArtifactStore(options.artifactRoot);
   const connection = await NativeConnection.connect({ address: options.address });
   const runtimes: RoleRuntime[] = [];

@@ -8,6 +8,7 @@
  * A retry regenerates the same tokens (seeds derive from the shard seed, the prompt row, the
  * sample and the token offset), up to float rounding under a different batch composition.
  */
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
@@ -210,6 +211,8 @@ export function createGenerationActivities(deps: GenerationDeps) {
     // One failed trajectory fails the turn: stop the others' requests instead of finishing them.
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, context.cancellationSignal]);
+    // One listener per in-flight request of the shard: many, by design.
+    setMaxListeners(0, signal);
     try {
       trajectories = await Promise.all(
         trajectories
