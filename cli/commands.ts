@@ -6,6 +6,7 @@ import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
 import { registerControl } from './commands/control';
 import { registerDemo } from './commands/demo';
+import { registerEval } from './commands/eval';
 import { registerReport } from './commands/report';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
@@ -16,6 +17,7 @@ export const commands: RegisterCommand[] = [
   registerDemo,
   registerTrain,
   registerControl,
+  registerEval,
   registerWorker,
   registerDev,
   registerServe,

@@ -2,3 +2,4 @@
 export { trainingRun } from './trainingRun';
 export { rolloutShard } from './rolloutShard';
 export { evaluate } from './evaluate';
+export { evaluatePolicy } from './evaluatePolicy';
