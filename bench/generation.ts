@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { loadModelTokenizer, loadOnnxLayout } from '../activities/generation/modelFolder';
@@ -46,7 +46,8 @@ const python = requireVenvTool(venvPython);
 const scratch = await mkdtemp(join(tmpdir(), 'tirflow-bench-'));
 try {
   const tinyBase = join(projectRoot, 'models', 'tiny-base');
-  let hfDir = values.model ?? (existsSync(join(tinyBase, 'config.json')) ? tinyBase : null);
+  let hfDir =
+    (values.model && resolve(values.model)) ?? (existsSync(join(tinyBase, 'config.json')) ? tinyBase : null);
   if (!hfDir) {
     hfDir = join(scratch, 'hf');
     await execa(python, ['-m', 'tirflow_py.fixtures', hfDir], { cwd: pythonProjectDir });
