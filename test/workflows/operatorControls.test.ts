@@ -6,34 +6,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { taskQueues } from '../../common/activityContracts';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
 import { setHyperparametersUpdate, statusQuery, type RunStatus } from '../../workflows/messages';
-import { fixtureModel } from '../generation/fixtureModel';
 import { runTirflow } from '../support/cli';
-import { startLocalWorker, type LocalWorker } from '../support/localWorker';
-import { connectTestTemporal, uniqueName, type TestTemporal } from '../support/temporal';
+import { useRunHarness } from '../support/runHarness';
+import { uniqueName } from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
 
-let temporal: TestTemporal;
-let worker: LocalWorker;
-let model: string;
-
-before(async () => {
-  temporal = await connectTestTemporal();
-  model = (await fixtureModel()).hfDir;
-  worker = startLocalWorker(temporal.address);
-});
-after(async () => {
-  await worker?.stop();
-  await temporal?.close();
-});
+const harness = useRunHarness();
 
 async function waitForStatus(runId: string, done: (s: RunStatus) => boolean): Promise<RunStatus> {
-  const handle = temporal.client.workflow.getHandle(runId);
+  const handle = harness().temporal.client.workflow.getHandle(runId);
   const deadline = Date.now() + 120_000;
   for (;;) {
     const status = await handle.query(statusQuery);
@@ -45,9 +32,9 @@ async function waitForStatus(runId: string, done: (s: RunStatus) => boolean): Pr
 
 test('pause, change hyperparameters, resume and stop a live run; evaluate its checkpoint', async () => {
   const runId = uniqueName('ops');
-  const cluster = ['--address', temporal.address, '--artifacts', worker.artifactRoot];
-  const config = tinyRunConfig(model, { steps: 5 });
-  const handle = await temporal.client.workflow.start('trainingRun', {
+  const cluster = ['--address', harness().temporal.address, '--artifacts', harness().worker.artifactRoot];
+  const config = tinyRunConfig(harness().model, { steps: 5 });
+  const handle = await harness().temporal.client.workflow.start('trainingRun', {
     taskQueue: taskQueues.workflows,
     workflowId: runId,
     args: [{ runId, config }],

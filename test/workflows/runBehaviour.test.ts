@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { taskQueues } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
@@ -16,28 +16,15 @@ import { faultSwitches } from '../../activities/faults';
 import { describeFailure } from '../../cli/commands/train';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
 import { statusQuery } from '../../workflows/messages';
-import { fixtureModel } from '../generation/fixtureModel';
-import { startLocalWorker, type LocalWorker } from '../support/localWorker';
-import { connectTestTemporal, uniqueName, type TestTemporal } from '../support/temporal';
+import { useRunHarness } from '../support/runHarness';
+import { uniqueName } from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
 
-let temporal: TestTemporal;
-let worker: LocalWorker;
-let model: string;
-
-before(async () => {
-  temporal = await connectTestTemporal();
-  model = (await fixtureModel()).hfDir;
-  worker = startLocalWorker(temporal.address);
-});
-after(async () => {
-  await worker?.stop();
-  await temporal?.close();
-});
+const harness = useRunHarness();
 
 async function startRun(config: RunConfig, prefix: string) {
   const runId = uniqueName(prefix);
-  const handle = await temporal.client.workflow.start('trainingRun', {
+  const handle = await harness().temporal.client.workflow.start('trainingRun', {
     taskQueue: taskQueues.workflows,
     workflowId: runId,
     args: [{ runId, config }],
@@ -46,24 +33,26 @@ async function startRun(config: RunConfig, prefix: string) {
 }
 
 test('continue-as-new with a one-step cap carries policy and metrics history over', async () => {
-  const { runId, handle } = await startRun(tinyRunConfig(model, { stepsPerExecution: 1 }), 'can');
+  const { runId, handle } = await startRun(tinyRunConfig(harness().model, { stepsPerExecution: 1 }), 'can');
   const result = (await handle.result()) as TrainingRunResult;
   assert.equal(result.completedSteps, 2);
   assert.equal(result.policy.version, 2);
 
-  const first = await temporal.client.workflow.getHandle(runId, handle.firstExecutionRunId).describe();
+  const first = await harness()
+    .temporal.client.workflow.getHandle(runId, handle.firstExecutionRunId)
+    .describe();
   assert.equal(first.status.name, 'CONTINUED_AS_NEW');
-  const latest = await temporal.client.workflow.getHandle(runId).describe();
+  const latest = await harness().temporal.client.workflow.getHandle(runId).describe();
   assert.notEqual(latest.runId, handle.firstExecutionRunId);
 
-  const status = await temporal.client.workflow.getHandle(runId).query(statusQuery);
+  const status = await harness().temporal.client.workflow.getHandle(runId).query(statusQuery);
   assert.deepEqual(
     status.history.map((r) => r.step),
     [1, 2],
     'the second execution kept the first step record',
   );
   assert.equal(status.history[1]!.policyVersion, 2);
-  const lines = readFileSync(join(worker.artifactRoot, artifactKeys.metrics(runId)), 'utf8')
+  const lines = readFileSync(join(harness().worker.artifactRoot, artifactKeys.metrics(runId)), 'utf8')
     .trim()
     .split('\n');
   assert.equal(lines.length, 2);
@@ -73,21 +62,21 @@ test('a generate turn that fails once is retried alone and the step keeps every 
   const marker = join(mkdtempSync(join(tmpdir(), 'tirflow-fault-')), 'generate-fault');
   process.env[faultSwitches.generate] = marker;
   try {
-    const { runId, handle } = await startRun(tinyRunConfig(model, { steps: 1 }), 'retry');
+    const { runId, handle } = await startRun(tinyRunConfig(harness().model, { steps: 1 }), 'retry');
     const result = (await handle.result()) as TrainingRunResult;
     assert.equal(result.completedSteps, 1);
     assert.ok(existsSync(marker), 'the fault fired');
 
     const line = JSON.parse(
-      readFileSync(join(worker.artifactRoot, artifactKeys.metrics(runId)), 'utf8').trim(),
+      readFileSync(join(harness().worker.artifactRoot, artifactKeys.metrics(runId)), 'utf8').trim(),
     ) as { rollout: { trajectories: number } };
     assert.equal(line.rollout.trajectories, 4, 'prompts × samples, none lost or duplicated');
 
     // Exactly one generate attempt was retried; every other activity of the shards ran once.
     let retried = 0;
     for (const shard of [0, 1]) {
-      const history = await temporal.client.workflow
-        .getHandle(`${runId}/step-0001/shard-${shard}`)
+      const history = await harness()
+        .temporal.client.workflow.getHandle(`${runId}/step-0001/shard-${shard}`)
         .fetchHistory();
       for (const event of history.events ?? []) {
         const started = event.activityTaskStartedEventAttributes;
@@ -110,7 +99,7 @@ test('a dataset row without an answer fails the run at once, naming the row', as
       JSON.stringify({ id: 'bad-2', problem: 'What is 2 + 2?', level: 'L1' }),
     ].join('\n') + '\n',
   );
-  const config = tinyRunConfig(model, { data: { train, validation: train } });
+  const config = tinyRunConfig(harness().model, { data: { train, validation: train } });
   const { handle } = await startRun(config, 'baddata');
   await assert.rejects(handle.result(), (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError);
