@@ -44,6 +44,7 @@ class PretrainConfig:
     log_every: int = 50
     threads: int = 2
     max_minutes: float = 0.0  # > 0: stop early (and still save) when the shared machine is slow
+    init_from: str = ""  # a model folder to continue from (its tokenizer and weights); "" = fresh
 
 
 def pack(tokenizer, texts: list[str]):
@@ -75,7 +76,12 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     docs = generate_corpus(cfg.docs, seed=cfg.seed)
     heldout = generate_corpus(cfg.heldout_docs, seed=cfg.seed + 1_000_003)
-    tokenizer = train_tokenizer((d.text for d in docs), vocab_size=cfg.vocab_size)
+    if cfg.init_from:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(cfg.init_from)
+    else:
+        tokenizer = train_tokenizer((d.text for d in docs), vocab_size=cfg.vocab_size)
     stream = pack(tokenizer, [d.text for d in docs])
     heldout_stream = pack(tokenizer, [d.text for d in heldout])
     print(f"corpus: {len(docs)} docs, {len(stream)} tokens; vocab {len(tokenizer)}; "
@@ -88,7 +94,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         max_position_embeddings=cfg.context, tie_word_embeddings=True, rope_theta=10000.0,
         bos_token_id=eos, eos_token_id=eos, pad_token_id=eos, use_cache=True,
     )
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM.from_pretrained(cfg.init_from) if cfg.init_from else Qwen2ForCausalLM(config)
     params = sum(p.numel() for p in model.parameters())
     print(f"model: {params:,} parameters")
 
