@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import type { ModelLocation } from '../common/policy';
 
 export interface ArtifactStore {
   /** Absolute location of the store, for processes (the trainer) that read it directly. */
@@ -104,4 +105,9 @@ export async function readJsonl<T>(store: ArtifactStore, key: string): Promise<T
 /** Writes records as one atomic JSONL artifact. */
 export async function writeJsonl<T>(store: ArtifactStore, key: string, records: readonly T[]): Promise<void> {
   await store.write(key, records.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/** Absolute path of a model folder; filesystem paths are relative to the worker's working directory. */
+export function modelPath(store: ArtifactStore, location: ModelLocation): string {
+  return location.store === 'artifacts' ? store.pathOf(location.key) : resolve(location.path);
 }

@@ -14,7 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { EngineConfig } from '../../common/config';
-import type { ModelLocation, PolicyRef } from '../../common/policy';
+import type { PolicyRef } from '../../common/policy';
 import {
   appendObservation,
   applySegment,
@@ -25,7 +25,7 @@ import {
   type ProtocolSettings,
 } from '../../common/toolProtocol';
 import type { ExecutionResult, StopReason, Trajectory } from '../../common/trajectory';
-import { readJsonl, writeJsonl, type ArtifactStore } from '../artifactStore';
+import { modelPath, readJsonl, writeJsonl, type ArtifactStore } from '../artifactStore';
 import { injectFaultOnce } from '../faults';
 import { loadTaskRows } from '../dataset';
 import type { GenerationEngine } from './engine';
@@ -46,10 +46,6 @@ export interface GenerationProgress {
   segmentsDone: number;
   trajectoriesDone: number;
   trajectories: number;
-}
-
-function modelPath(store: ArtifactStore, location: ModelLocation): string {
-  return location.store === 'filesystem' ? location.path : store.pathOf(location.key);
 }
 
 /** Counts every summary field from the trajectories, so a re-run can report it from the artifact. */

@@ -22,9 +22,3 @@ export async function recordStep(store: ArtifactStore, input: RecordStepInput): 
   await writeJsonl(store, key, records);
   return record;
 }
-
-/** All recorded steps of a run, in step order (empty before the first step completes). */
-export async function readStepRecords(store: ArtifactStore, runId: string): Promise<StepRecord[]> {
-  const key = artifactKeys.metrics(runId);
-  return (await store.exists(key)) ? readJsonl<StepRecord>(store, key) : [];
-}

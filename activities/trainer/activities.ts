@@ -5,7 +5,6 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { resolve } from 'node:path';
 import type {
   ExportPolicyInput,
   TrainerActivities,
@@ -14,8 +13,8 @@ import type {
   UpdatePolicyResult,
 } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
-import type { ModelLocation, PolicyRef } from '../../common/policy';
-import type { ArtifactStore } from '../artifactStore';
+import type { PolicyRef } from '../../common/policy';
+import { modelPath, type ArtifactStore } from '../artifactStore';
 import { TrainerProcessError, type TrainerProcess, type TrainerProgress } from './trainerProcess';
 
 export interface TrainerActivityDeps {
@@ -41,11 +40,6 @@ export function toTrainerHyper(hyper: TrainerHyperparameters): Record<string, un
     device: hyper.device,
     dynamic_filtering: hyper.dynamicFiltering,
   };
-}
-
-/** Absolute path of a model folder; filesystem paths are relative to the worker's working directory. */
-export function modelPath(store: ArtifactStore, location: ModelLocation): string {
-  return location.store === 'artifacts' ? store.pathOf(location.key) : resolve(location.path);
 }
 
 function num(result: Record<string, unknown>, field: string): number {
