@@ -8,6 +8,7 @@ import type { EvaluationSummary } from '../common/activityContracts';
 import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
 import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
+import { workflowIds } from '../common/workflowIds';
 import { reward } from './activityOptions';
 import { rolloutShard } from './rolloutShard';
 
@@ -22,7 +23,6 @@ export interface EvaluateInput {
   splitRows: number;
 }
 
-const pad = (n: number): string => String(n).padStart(4, '0');
 const EVALUATION_SAMPLE_SEED = 0xe7a1;
 
 export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary> {
@@ -34,14 +34,14 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary>
   const rowIndices = stepPromptIndices(EVALUATION_SAMPLE_SEED, 1, rows, input.splitRows).sort(
     (a, b) => a - b,
   );
-  const namespace = `${input.runId}/eval-step-${pad(step)}`;
+  const namespace = workflowIds.evaluation(input.runId, step);
   const greedy = evaluation.samples === 1;
   const shards = splitIntoShards(rowIndices, config.rollout.shards);
 
   const results = await Promise.all(
     shards.map((shardRows, shard) =>
       executeChild(rolloutShard, {
-        workflowId: `${namespace}/shard-${shard}`,
+        workflowId: workflowIds.evaluationShard(input.runId, step, shard),
         staticSummary: `eval of policy v${input.policy.version} / shard ${shard}: ${shardRows.length} prompts`,
         args: [
           {

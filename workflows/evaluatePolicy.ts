@@ -6,6 +6,7 @@ import { executeChild } from '@temporalio/workflow';
 import type { EvaluationSummary } from '../common/activityContracts';
 import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
+import { workflowIds } from '../common/workflowIds';
 import { rollout, trainer } from './activityOptions';
 import { evaluate } from './evaluate';
 
@@ -30,7 +31,7 @@ export async function evaluatePolicy(input: EvaluatePolicyInput): Promise<Evalua
     );
   }
   return executeChild(evaluate, {
-    workflowId: `${runId}/eval-step-${String(policy.version).padStart(4, '0')}`,
+    workflowId: workflowIds.evaluation(runId, policy.version),
     staticSummary: `evaluate policy v${policy.version} on validation`,
     args: [
       {

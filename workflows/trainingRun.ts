@@ -17,6 +17,7 @@ import type { EvaluationSummary, StepRecord } from '../common/activityContracts'
 import { hyperparameterChangeError, type HyperparameterChange, type RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
 import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
+import { workflowIds } from '../common/workflowIds';
 import { reward, rollout, trainer } from './activityOptions';
 import { evaluate } from './evaluate';
 import {
@@ -60,7 +61,6 @@ export interface TrainingRunResult {
 
 /** Records kept in workflow state (and the status query); metrics.jsonl keeps them all. */
 const HISTORY_LIMIT = 50;
-const pad = (n: number): string => String(n).padStart(4, '0');
 
 export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunResult> {
   const { runId, config } = input;
@@ -145,7 +145,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
 
   async function evaluatePolicy(step: number): Promise<EvaluationSummary> {
     return executeChild(evaluate, {
-      workflowId: `${runId}/eval-step-${pad(step)}`,
+      workflowId: workflowIds.evaluation(runId, step),
       staticSummary: `evaluate policy v${policy.version} on validation`,
       args: [{ runId, step, policy, config, split: 'validation', splitRows: splitRows.validation }],
     });
@@ -188,7 +188,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     const shards = await Promise.all(
       splitIntoShards(prompts, config.rollout.shards).map((rowIndices, shard) =>
         executeChild(rolloutShard, {
-          workflowId: `${runId}/step-${pad(step)}/shard-${shard}`,
+          workflowId: workflowIds.rolloutShard(runId, step, shard),
           staticSummary: `step ${step} / shard ${shard}: ${rowIndices.length} prompts × ${config.rollout.samplesPerPrompt} samples`,
           args: [
             {
