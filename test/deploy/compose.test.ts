@@ -100,7 +100,7 @@ test('the deployment: Temporal on PostgreSQL, its UI, one worker service per rol
   );
 });
 
-test('every image is pinned to a version, never latest or untagged', async () => {
+test('every image is pinned to a version, never latest or untagged', () => {
   const images = Object.entries(model.services).map(
     ([name, service]) => [name, service.image ?? ''] as const,
   );
