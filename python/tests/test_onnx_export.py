@@ -15,12 +15,14 @@ from tirflow_py.fixtures import make_tiny_random_model
 from tirflow_py.onnx_export import export_onnx
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+@pytest.fixture(scope="module", params=["built", "traced"])
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """Both graphs: the hand-built one (what Qwen2 models get) and the traced fallback."""
     root = tmp_path_factory.mktemp("onnx")
     model_dir = make_tiny_random_model(root / "hf", seed=3)
     out_dir = root / "onnx"
-    report = export_onnx(model_dir, out_dir)
+    report = export_onnx(model_dir, out_dir, graph=request.param)
+    assert report["graph"] == request.param
     return model_dir, out_dir, report
 
 
@@ -88,6 +90,51 @@ def test_left_padded_batch_matches_single_sequences(exported: tuple[Path, Path, 
         for row, seq in enumerate([short, long]):
             expected = model(torch.tensor([seq + [7]])).logits[0, -1].numpy()
             assert np.abs(stepped[row, -1] - expected).max() < 1e-4
+
+
+def test_several_new_tokens_over_a_padded_past_match_torch(exported: tuple[Path, Path, dict]) -> None:
+    """Three tokens at once on top of a left-padded cache: the causal mask must count the past."""
+    model_dir, out_dir, report = exported
+    layout = report["layout"]
+    session = ort.InferenceSession(str(out_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    prefix, more = [[11, 12], [20, 21, 22, 23]], [[30, 31, 32], [33, 34, 35]]
+    mask = np.array([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=np.int64)
+    feeds = {
+        "input_ids": np.array([[0, 0, *prefix[0]], prefix[1]], dtype=np.int64),
+        "attention_mask": mask,
+        "position_ids": np.clip(np.cumsum(mask, axis=1) - 1, 0, None),
+    }
+    for i in range(layout["numLayers"]):
+        for kind in ("key", "value"):
+            feeds[f"past_key_values.{i}.{kind}"] = np.zeros((2, layout["numKeyValueHeads"], 0, layout["headDim"]), np.float32)
+    past = session.run(None, feeds)[1:]
+    step = {
+        "input_ids": np.array(more, dtype=np.int64),
+        "attention_mask": np.concatenate([mask, np.ones((2, 3), np.int64)], axis=1),
+        "position_ids": np.array([[2, 3, 4], [4, 5, 6]], dtype=np.int64),
+    }
+    for i in range(layout["numLayers"]):
+        step[f"past_key_values.{i}.key"] = past[2 * i]
+        step[f"past_key_values.{i}.value"] = past[2 * i + 1]
+    logits = session.run(None, step)[0]
+    with torch.no_grad():
+        for row in range(2):
+            expected = model(torch.tensor([prefix[row] + more[row]])).logits[0, -3:].numpy()
+            assert np.abs(logits[row] - expected).max() < 1e-4
+
+
+def test_auto_builds_qwen2_and_traces_what_the_builder_does_not_know(tmp_path: Path) -> None:
+    model_dir = make_tiny_random_model(tmp_path / "hf")
+    assert export_onnx(model_dir, tmp_path / "auto")["graph"] == "built"
+    config = json.loads((model_dir / "config.json").read_text())
+    config["rope_scaling"] = {"rope_type": "linear", "factor": 2.0}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="rotary type 'linear'"):
+        export_onnx(model_dir, tmp_path / "built", graph="built")
+    report = export_onnx(model_dir, tmp_path / "fallback")
+    assert report["graph"] == "traced"
+    assert report["parity"]["greedyTokensMatch"], report["parity"]
 
 
 def test_refuses_a_folder_without_tokenizer(tmp_path: Path) -> None:

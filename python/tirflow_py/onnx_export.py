@@ -10,11 +10,13 @@ loads in those tools:
   outputs  logits               [batch, seq, vocab]                float32
            present.{i}.key / .value          [batch, kv_heads, past + seq, head_dim]
 
-Next to model.onnx go the tokenizer files, config.json, generation_config.json and
+For Qwen2/Llama-style models the graph is written directly from the weights (onnx_graph.py:
+a third of the nodes, faster per step); other architectures are traced from transformers'
+modules. Next to model.onnx go the tokenizer files, config.json, generation_config.json and
 tirflow-onnx.json (layers, kv heads, head dim, eos ids) that the engine checks the graph
 against. Every export runs a parity check of onnxruntime against torch and reports it.
 
-Command line: python -m tirflow_py.onnx_export MODEL_DIR OUT_DIR
+Command line: python -m tirflow_py.onnx_export MODEL_DIR OUT_DIR [--graph auto|built|traced]
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tirflow_py.onnx_graph import build_decoder_graph, unsupported_reason
+
 OPSET = 17
+GRAPH_CHOICES = ("auto", "built", "traced")
 MANIFEST = "tirflow-onnx.json"
 COPIED_FILES = ("tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json", "special_tokens_map.json")
 PARITY_PROMPT = "User: What is 12 + 7? Assistant: <think>"
@@ -189,11 +194,18 @@ def parity_check(model: Any, tokenizer: Any, onnx_path: Path, layout: dict[str, 
     }
 
 
-def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Exports model_dir (any HF causal LM folder) to out_dir/model.onnx with its files; returns a report."""
+def export_onnx(model_dir: str | Path, out_dir: str | Path, graph: str = "auto") -> dict[str, Any]:
+    """Exports model_dir (any HF causal LM folder) to out_dir/model.onnx with its files; returns a report.
+
+    graph: "built" writes the hand-built graph (onnx_graph.py; Qwen2/Llama layouts), "traced"
+    traces transformers' modules (any architecture, slower graph), "auto" builds when it can.
+    """
+    import onnx
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    if graph not in GRAPH_CHOICES:
+        raise ValueError(f"graph must be one of {', '.join(GRAPH_CHOICES)}, not {graph!r}")
     src, out = Path(model_dir), Path(out_dir)
     if not (src / "config.json").exists():
         raise FileNotFoundError(f"{src} has no config.json: not a Hugging Face model folder")
@@ -225,12 +237,46 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
         "dtype": "float32",
     }
 
+    unsupported = unsupported_reason(model)
+    if graph == "built" and unsupported is not None:
+        raise ValueError(f"the hand-built graph does not support {unsupported}; export with graph='traced'")
+    if graph == "auto":
+        graph = "traced" if unsupported is not None else "built"
+
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / "model.onnx"
     # The tracer may write weights as loose files next to its graph: keep them in a scratch
     # folder that is removed afterwards, so an export never touches other files in out_dir.
     scratch = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=out))
     tmp_path = scratch / "model.onnx"
+    try:
+        if graph == "built":
+            _consolidate(build_decoder_graph(model, layout), onnx_path)
+        else:
+            _trace(model, num_layers, kv_heads, head_dim, tmp_path)
+            _consolidate(onnx.load(str(tmp_path)), onnx_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    for name in COPIED_FILES:
+        if (src / name).exists() and src.resolve() != out.resolve():
+            shutil.copyfile(src / name, out / name)
+    (out / MANIFEST).write_text(json.dumps(layout, indent=2) + "\n")
+
+    report = {
+        "onnxPath": str(onnx_path),
+        "graph": graph,
+        "layout": layout,
+        "exportSeconds": round(time.perf_counter() - started, 2),
+        "parity": parity_check(model, tokenizer, onnx_path, layout),
+    }
+    return report
+
+
+def _trace(model: Any, num_layers: int, kv_heads: int, head_dim: int, path: Path) -> None:
+    """torch.onnx's tracing export of transformers' own modules: slower graph, any architecture."""
+    import torch
+
     wrapper = _FlatCacheDecoder.build(model, num_layers)
     # Trace with a non-empty past and batch 2 so no dimension is specialised to 0 or 1.
     batch, seq, past_len = 2, 3, 4
@@ -243,13 +289,13 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     )
     input_names, output_names = _io_names(num_layers)
     # The tracer warns about Python-level branches in the cache code; they are constant for a
-    # given layout, and the parity check below is the real guard.
+    # given layout, and the parity check is the real guard.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             wrapper,
             args,
-            str(tmp_path),
+            str(path),
             input_names=input_names,
             output_names=output_names,
             dynamic_axes=_dynamic_axes(num_layers),
@@ -257,30 +303,12 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
             do_constant_folding=True,
             dynamo=False,
         )
-    try:
-        _consolidate(tmp_path, onnx_path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-    for name in COPIED_FILES:
-        if (src / name).exists() and src.resolve() != out.resolve():
-            shutil.copyfile(src / name, out / name)
-    (out / MANIFEST).write_text(json.dumps(layout, indent=2) + "\n")
-
-    report = {
-        "onnxPath": str(onnx_path),
-        "layout": layout,
-        "exportSeconds": round(time.perf_counter() - started, 2),
-        "parity": parity_check(model, tokenizer, onnx_path, layout),
-    }
-    return report
 
 
-def _consolidate(traced: Path, onnx_path: Path) -> None:
-    """Saves the traced graph as out/model.onnx (weights as external data only past protobuf's 2 GB)."""
+def _consolidate(graph: Any, onnx_path: Path) -> None:
+    """Saves the graph as out/model.onnx (weights as external data only past protobuf's 2 GB)."""
     import onnx
 
-    graph = onnx.load(str(traced))
     for stale in (onnx_path, onnx_path.with_name("model.onnx.data")):
         stale.unlink(missing_ok=True)
     if graph.ByteSize() > 1_800_000_000:
@@ -293,8 +321,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir")
     parser.add_argument("out_dir")
+    parser.add_argument("--graph", choices=GRAPH_CHOICES, default="auto", help="see export_onnx")
     args = parser.parse_args()
-    report = export_onnx(args.model_dir, args.out_dir)
+    report = export_onnx(args.model_dir, args.out_dir, graph=args.graph)
     print(json.dumps(report, indent=2))
 
 
