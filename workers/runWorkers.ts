@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { taskQueues, type WorkerRole } from '../common/activityContracts';
+import type { ConnectionSecurity } from '../cli/connection';
 import { LocalDirArtifactStore } from '../activities/artifactStore';
 import { installWorkerLogging } from './logging';
 import { startRole, type RoleRuntime } from './roles';
@@ -14,6 +15,8 @@ export interface WorkerProcessOptions {
   roles: WorkerRole[];
   address: string;
   namespace: string;
+  /** TLS / API key of a secured cluster or Temporal Cloud; none for a local dev server. */
+  security?: ConnectionSecurity;
   artifactRoot: string;
   /** Also poll the workflow task queue (default true). */
   hostWorkflows?: boolean;
@@ -37,7 +40,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   const log = options.log ?? ((line: string) => console.log(line));
   installWorkerLogging();
   const store = new LocalDirArtifactStore(options.artifactRoot);
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connection = await NativeConnection.connect({ address: options.address, ...options.security });
   const runtimes: RoleRuntime[] = [];
   try {
     for (const role of options.roles) {

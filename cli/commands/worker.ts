@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import type { WorkerRole } from '../../common/activityContracts';
 import { runWorkerProcess } from '../../workers/runWorkers';
 import { workerRoles } from '../../workers/roles';
-import { withClusterOptions, type ClusterOptions } from '../connection';
+import { connectionSecurity, withClusterOptions, type ClusterOptions } from '../connection';
 import { parsePositiveInt } from '../options';
 
 export function registerWorker(program: Command): void {
@@ -24,6 +24,7 @@ export function registerWorker(program: Command): void {
         roles: opts.role === 'all' ? [...workerRoles] : [opts.role],
         address: opts.address,
         namespace: opts.namespace,
+        security: connectionSecurity(opts),
         artifactRoot: opts.artifacts,
         hostWorkflows: opts.workflows,
         poolSize: opts.poolSize,
