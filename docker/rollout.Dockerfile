@@ -5,7 +5,7 @@
 # Build from the repository root: docker build -f docker/rollout.Dockerfile .
 FROM node:20.19.5-bookworm-slim AS node-deps
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20.19.5-bookworm-slim

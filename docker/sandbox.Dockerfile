@@ -6,7 +6,7 @@ FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 FROM node:20.19.5-bookworm-slim AS node-deps
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20.19.5-bookworm-slim
