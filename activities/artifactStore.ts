@@ -25,6 +25,45 @@ export interface ArtifactStore {
   pathOf(key: string): string;
 }
 
+/**
+ * A write the store's filesystem refused (full, read-only, permission denied). Retryable: the
+ * activity fails, Temporal retries it with backoff, and it succeeds once an operator has freed
+ * space or fixed the mount. The message names the key, the path and the errno.
+ */
+export class ArtifactWriteError extends Error {
+  constructor(
+    message: string,
+    readonly key: string,
+    readonly path: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    // The name becomes the failure type Temporal shows for the activity attempt.
+    this.name = 'ArtifactWriteError';
+  }
+
+  static wrap(err: unknown, key: string, path: string): ArtifactWriteError {
+    if (err instanceof ArtifactWriteError) return err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = STORE_ERRNO_REASONS[code ?? ''] ?? (err instanceof Error ? err.message : String(err));
+    return new ArtifactWriteError(
+      `artifact store cannot write ${key} at ${path}: ${code ? `${code} (${reason})` : reason}`,
+      key,
+      path,
+      code,
+    );
+  }
+}
+
+/** The conditions an operator can clear, each with what to do about it. */
+const STORE_ERRNO_REASONS: Record<string, string> = {
+  ENOSPC: 'no space left on device: free space on the artifact store; the write is retried',
+  EDQUOT: 'disk quota exceeded: raise the quota or free space; the write is retried',
+  EACCES: 'permission denied: make the artifact store writable by the worker; the write is retried',
+  EPERM: 'operation not permitted: make the artifact store writable by the worker; the write is retried',
+  EROFS: 'read-only file system: remount the artifact store read-write; the write is retried',
+};
+
 export class LocalDirArtifactStore implements ArtifactStore {
   readonly root: string;
 
@@ -57,9 +96,9 @@ export class LocalDirArtifactStore implements ArtifactStore {
 
   async write(key: string, data: string | Uint8Array): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
+      await mkdir(dirname(target), { recursive: true });
       const handle = await open(temp, 'w');
       try {
         await handle.writeFile(data);
@@ -69,8 +108,9 @@ export class LocalDirArtifactStore implements ArtifactStore {
       }
       await rename(temp, target);
     } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
+      // Removing the temp file needs no free space, so a full disk keeps no partial artifact.
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw ArtifactWriteError.wrap(err, key, target);
     }
   }
 

@@ -3,7 +3,10 @@ export const exitCodes = {
   ok: 0,
   /** The run failed, was terminated, or timed out. */
   runFailed: 1,
-  /** Bad input: config, options, unknown run. Nothing was started. */
+  /**
+   * Bad input: config, options, unknown run (nothing was started), or a run that rejected its
+   * model folder or dataset before its first step (cli/runFailure.ts).
+   */
   badInput: 2,
   /** Temporal could not be reached. */
   unreachable: 3,

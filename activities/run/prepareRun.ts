@@ -1,60 +1,39 @@
 /**
  * `prepareRun` (rollout queue): the run's permanent inputs checked once, before any step —
- * datasets parse, the model folder holds weights and a tokenizer — and the config stored next
- * to the run's artifacts. Every problem found here is non-retryable: retrying cannot fix it.
+ * the model folder exists, datasets parse, the weights are whole, the tokenizer loads and every
+ * prompt fits the model's context — and the config stored next to the run's artifacts. Every
+ * problem found here is non-retryable (retrying cannot fix it) and found before anything is
+ * written, so a rejected run leaves nothing in the artifact store.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PrepareRunInput, PrepareRunResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
+import type { RunConfig } from '../../common/config';
 import type { ArtifactStore } from '../artifactStore';
 import { loadTaskRows } from '../dataset';
-
-const MODEL_FILES = [
-  ['config.json', 'the model config'],
-  ['tokenizer.json', 'the tokenizer'],
-] as const;
-
-export function checkModelFolder(modelDir: string): void {
-  if (!existsSync(modelDir)) {
-    const hubId = /^[\w.-]+\/[\w.-]+$/.test(modelDir);
-    throw ApplicationFailure.nonRetryable(
-      hubId
-        ? `model ${modelDir} is not a local folder: download it first (huggingface-cli download ${modelDir} --local-dir DIR) and set model: DIR`
-        : `model folder not found: ${modelDir}`,
-      'ModelMissing',
-    );
-  }
-  for (const [file, what] of MODEL_FILES) {
-    if (!existsSync(join(modelDir, file))) {
-      throw ApplicationFailure.nonRetryable(
-        `model folder ${modelDir} has no ${file} (${what})`,
-        'ModelIncomplete',
-      );
-    }
-  }
-  const hasWeights = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'].some((f) =>
-    existsSync(join(modelDir, f)),
-  );
-  if (!hasWeights) {
-    throw ApplicationFailure.nonRetryable(
-      `model folder ${modelDir} has no weights (model.safetensors or pytorch_model.bin)`,
-      'ModelIncomplete',
-    );
-  }
-}
+import { loadModelTokenizer } from '../generation/modelFolder';
+import { checkModelFiles, checkPromptsFit, checkWeights } from './modelCheck';
 
 export async function prepareRun(store: ArtifactStore, input: PrepareRunInput): Promise<PrepareRunResult> {
-  checkModelFolder(input.modelDir);
-  const datasets = await Promise.all(
-    input.datasets.map(async (path) => {
-      const rows = await loadTaskRows(path);
-      const levels: Record<string, number> = {};
-      for (const row of rows) levels[row.level] = (levels[row.level] ?? 0) + 1;
-      return { path, rows: rows.length, levels };
-    }),
+  checkModelFiles(input.modelDir);
+  const loaded = await Promise.all(
+    input.datasets.map(async (path) => ({ path, rows: await loadTaskRows(path) })),
   );
+  const config = input.config as Partial<RunConfig> | null;
+  if (!config?.rollout) {
+    throw ApplicationFailure.nonRetryable('prepareRun needs the validated run config', 'BadPrepareInput');
+  }
+  await checkWeights(input.modelDir);
+  const tokenizer = await loadModelTokenizer(input.modelDir);
+  await checkPromptsFit(input.modelDir, tokenizer, loaded, {
+    template: config.template ?? 'tool',
+    maxResponseTokens: config.rollout.maxResponseTokens,
+  });
+  const datasets = loaded.map(({ path, rows }) => {
+    const levels: Record<string, number> = {};
+    for (const row of rows) levels[row.level] = (levels[row.level] ?? 0) + 1;
+    return { path, rows: rows.length, levels };
+  });
   const configKey = artifactKeys.runConfig(input.runId);
   if (!(await store.exists(configKey))) {
     await store.write(configKey, JSON.stringify(input.config, null, 2) + '\n');

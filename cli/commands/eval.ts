@@ -9,7 +9,8 @@ import type { evaluatePolicy } from '../../workflows/evaluatePolicy';
 import { withClusterOptions, type ClusterOptions } from '../connection';
 import { CliError, exitCodes } from '../exitCodes';
 import { parsePositiveInt } from '../options';
-import { connectOrThrow, describeFailure, readConfigOrThrow } from './train';
+import { describeFailure, runFailureExitCode } from '../runFailure';
+import { connectOrThrow, readConfigOrThrow } from './train';
 
 /**
  * A policy on the command line: `RUN:STEP` (a checkpoint of a run in the artifact store) or a
@@ -94,7 +95,7 @@ export function registerEval(program: Command): void {
         );
         console.log(formatEvaluation(summary));
       } catch (err) {
-        throw new CliError(`evaluation failed: ${describeFailure(err)}`, exitCodes.runFailed);
+        throw new CliError(`evaluation failed: ${describeFailure(err)}`, runFailureExitCode(err));
       } finally {
         await close();
       }

@@ -4,10 +4,12 @@
  * DIR is an exported folder (model.onnx + tokenizer files, from python -m tirflow_py.onnx_export).
  */
 import { basename, resolve } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from 'commander';
 import { createCompletionServer, listenLocal } from '../../activities/generation/completionServer';
 import { loadModelTokenizer } from '../../activities/generation/modelFolder';
 import { OnnxEngine, stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
+import { CliError, exitCodes } from '../exitCodes';
 import { parsePort, parsePositiveInt } from '../options';
 
 interface ServeOptions {
@@ -29,20 +31,30 @@ export function registerServe(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)', parsePositiveInt)
     .action(async (opts: ServeOptions) => {
       const dir = resolve(opts.model);
-      const tokenizer = await loadModelTokenizer(dir);
       const engine = new OnnxEngine(dir, {
         maxBatchSize: opts.maxBatchSize,
         ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       });
-      // Load the session before announcing readiness, so a bad folder fails here and now.
-      await engine.complete({
-        promptTokenIds: tokenizer.encode('warm up'),
-        stop: [],
-        maxTokens: 1,
-        temperature: 0,
-        topP: 1,
-        seed: 0,
-      });
+      let tokenizer: Awaited<ReturnType<typeof loadModelTokenizer>>;
+      try {
+        tokenizer = await loadModelTokenizer(dir);
+        // Load the session before announcing readiness, so a bad folder fails here and now.
+        await engine.complete({
+          promptTokenIds: tokenizer.encode('warm up'),
+          stop: [],
+          maxTokens: 1,
+          temperature: 0,
+          topP: 1,
+          seed: 0,
+        });
+      } catch (err) {
+        await stopOnnxEngineThread();
+        // A folder that cannot be served is the user's input, not a crash: exit 2, one line.
+        if (err instanceof ApplicationFailure && err.type === 'ModelFolderInvalid') {
+          throw new CliError(err.message, exitCodes.badInput);
+        }
+        throw err;
+      }
       const name = opts.name ?? basename(dir);
       const server = createCompletionServer({ engine, tokenizer, modelName: name });
       const port = await listenLocal(server, opts.port);

@@ -11,7 +11,11 @@ import { statusQuery, type RunStatus } from '../../workflows/messages';
 import { connectClient, withClusterOptions, type ClusterOptions } from '../connection';
 import { CliError, exitCodes } from '../exitCodes';
 import { reportProgress } from '../progress';
+import { describeFailure, runFailureExitCode } from '../runFailure';
 import { loadRunConfig } from '../runConfigFile';
+
+// Other commands and tests read run failures the same way.
+export { describeFailure } from '../runFailure';
 
 export interface TrainOptions extends ClusterOptions {
   config?: string;
@@ -90,7 +94,8 @@ export function registerTrain(program: Command): void {
       .command('train')
       .description(
         'Start a training run (or attach to the running one with the same id) and follow its progress.\n' +
-          'Exit codes: 0 completed (or detached), 1 run failed, 2 invalid config or options, 3 Temporal unreachable.',
+          'Exit codes: 0 completed (or detached), 1 run failed, 2 invalid config or options, or a model or dataset the run\n' +
+          'rejected, 3 Temporal unreachable.',
       )
       .option('-c, --config <file>', 'run config, YAML or JSON (default: the embedded tiny run)')
       .option('--run-id <id>', 'workflow id of the run (default: zerotir-<UTC time>)')
@@ -115,7 +120,7 @@ export function registerTrain(program: Command): void {
       );
     } catch (err) {
       if (err instanceof CliError) throw err;
-      throw new CliError(`run ${runId} failed: ${describeFailure(err)}`, exitCodes.runFailed);
+      throw new CliError(`run ${runId} failed: ${describeFailure(err)}`, runFailureExitCode(err));
     } finally {
       await close();
     }
@@ -128,15 +133,4 @@ export async function connectOrThrow(opts: ClusterOptions): ReturnType<typeof co
   } catch (err) {
     throw new CliError((err as Error).message, exitCodes.unreachable);
   }
-}
-
-/** The innermost cause of a workflow failure: the activity's own message. */
-export function describeFailure(err: unknown): string {
-  let current = err as { message?: string; cause?: unknown } | undefined;
-  let message = String(current?.message ?? err);
-  while (current?.cause) {
-    current = current.cause;
-    if (current.message) message = current.message;
-  }
-  return message;
 }
