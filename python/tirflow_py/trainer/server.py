@@ -6,6 +6,8 @@
             {"id": n, "ok": false, "error": {"type", "message", "retryable"}}
 
 stdout carries only protocol lines: Python-level prints are redirected to stderr (logs).
+Under torchrun only rank 0 reads stdin and writes stdout; every rank executes each request
+(see distributed.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable, TextIO
 
 import torch
 
+from .distributed import Distributed, from_environment
 from .errors import TrainerError
 from .trainer import Trainer, log
 
@@ -56,15 +59,19 @@ def _error(err: BaseException) -> dict:
     return {"type": type(err).__name__, "message": str(err), "retryable": True}
 
 
-def serve(stdin: TextIO, stdout: TextIO) -> None:
+def serve(stdin: TextIO, stdout: TextIO, dist: Distributed | None = None) -> None:
+    dist = dist or Distributed()
+
     def send(message: dict) -> None:
+        if not dist.is_writer:
+            return
         stdout.write(json.dumps(message, allow_nan=False, default=float) + "\n")
         stdout.flush()
 
     current_id: list[object] = [None]
-    trainer = Trainer(progress=lambda event: send({"id": current_id[0], "progress": event}))
+    trainer = Trainer(progress=lambda event: send({"id": current_id[0], "progress": event}), dist=dist)
     log(f"ready (pid {os.getpid()}, torch {torch.__version__})")
-    for line in stdin:
+    for line in dist.requests(stdin):
         if not line.strip():
             continue
         try:
@@ -80,12 +87,19 @@ def serve(stdin: TextIO, stdout: TextIO) -> None:
         try:
             if handler is None:
                 raise TrainerError("UnknownCommand", f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
-            result = handler(trainer, request)
-            send({"id": current_id[0], "ok": True, **result})
+            reply = {"id": current_id[0], "ok": True, **handler(trainer, request)}
+        except TrainerError as err:
+            reply = {"id": current_id[0], "ok": False, "error": _error(err)}
         except Exception as err:  # noqa: BLE001 - every failure becomes a protocol error
-            if not isinstance(err, TrainerError):
-                traceback.print_exc(file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
             send({"id": current_id[0], "ok": False, "error": _error(err)})
+            dist.fatal(err)  # under torchrun: the group stops (its peers may be stuck mid-collective)
+            continue
+        if not dist.agree(reply["error"]["type"] if not reply["ok"] else None):
+            err = TrainerError("RanksDiverged", f"`{cmd}` ended differently on the trainer's ranks", retryable=True)
+            send({"id": current_id[0], "ok": False, "error": err.to_json()})
+            dist.fatal(err)
+        send(reply)
         if cmd == "shutdown":
             break
     log("exiting")
@@ -94,4 +108,8 @@ def serve(stdin: TextIO, stdout: TextIO) -> None:
 def main() -> None:
     protocol_out = sys.stdout
     sys.stdout = sys.stderr  # library prints must never corrupt the protocol stream
-    serve(sys.stdin, protocol_out)
+    dist = from_environment()
+    try:
+        serve(sys.stdin, protocol_out, dist)
+    finally:
+        dist.close()

@@ -5,6 +5,9 @@ One policy update, top to bottom (train_step):
   read + validate every trajectory -> dynamic filtering -> old logprobs (and values, ref logprobs)
   -> advantages -> for each epoch, for each shuffled mini-batch: micro-batched forward/backward,
   clip, AdamW step -> atomic checkpoint (hf/, trainer/, onnx/, meta.json) -> step log.
+
+Under torchrun (distributed.py) every rank runs these same methods on its FSDP shard; `self.dist`
+marks the few places that differ: each rank's slice of a batch, gathers, rank-0-only writes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from . import checkpoint as ckpt
 from .advantages import gae_advantages, grpo_advantages, masked_whiten, reinforce_pp_baseline_advantages
 from .advantages import token_advantages
 from .batch import Trajectory, filter_uniform_groups, group_indices, pack, read_scored
+from .distributed import Distributed
 from .errors import TrainerError
 from .hyper import Hyperparameters
 from .losses import aggregate, k3_kl, policy_loss, value_loss
@@ -34,8 +38,12 @@ from .model import Critic, autocast, load_policy, pad_token_id, resolve_device, 
 Progress = Callable[[dict], None]
 
 
+# Under torchrun every rank logs: name the rank.
+_LOG_PREFIX = f"[trainer rank {os.environ['RANK']}]" if "WORLD_SIZE" in os.environ else "[trainer]"
+
+
 def log(message: str) -> None:
-    print(f"[trainer] {message}", file=sys.stderr, flush=True)
+    print(f"{_LOG_PREFIX} {message}", file=sys.stderr, flush=True)
 
 
 def _pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
@@ -46,13 +54,10 @@ def _pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     return out
 
 
-def _chunks(indices: list[int], size: int) -> list[list[int]]:
-    return [indices[i : i + size] for i in range(0, len(indices), size)]
-
-
 class Trainer:
-    def __init__(self, progress: Progress | None = None):
+    def __init__(self, progress: Progress | None = None, dist: Distributed | None = None):
         self.progress: Progress = progress or (lambda _event: None)
+        self.dist = dist or Distributed()
         self.model = None
         self.tokenizer = None
         self.device = torch.device("cpu")
@@ -88,22 +93,26 @@ class Trainer:
         if not (hf_dir / "config.json").is_file():
             # Checked before the current policy is released: a bad path leaves the trainer as it was.
             raise TrainerError("MissingModel", f"no Hugging Face model or tirflow checkpoint at {target}")
-        new_device = resolve_device(device)
+        new_device = self.dist.device(resolve_device(device))
         self._release()
         self.device = new_device
         if ckpt.is_complete(target):
             meta = ckpt.read_meta(target)
-            self.model, self.tokenizer = load_policy(target / "hf", self.device)
+            model, self.tokenizer = load_policy(target / "hf", self.device)
+            self.model = self.dist.shard(model)
             state = target / "trainer"
             if (state / "optimizer.pt").exists():
                 self.optimizer = self._new_optimizer(self.model.parameters())
-                self.optimizer.load_state_dict(torch.load(state / "optimizer.pt", map_location=self.device))
+                self.dist.load_optimizer_state(
+                    self.optimizer, torch.load(state / "optimizer.pt", map_location=self.device)
+                )
             if (state / "critic.pt").exists():
-                self.critic = Critic(meta["base_model_dir"]).to(self.device)
-                self.critic.load_state_dict(torch.load(state / "critic.pt", map_location=self.device))
+                critic = Critic(meta["base_model_dir"]).to(self.device)
+                critic.load_state_dict(torch.load(state / "critic.pt", map_location=self.device))
+                self.critic = self.dist.shard(critic)
                 self.critic_optimizer = self._new_optimizer(self.critic.parameters())
-                self.critic_optimizer.load_state_dict(
-                    torch.load(state / "critic_optimizer.pt", map_location=self.device)
+                self.dist.load_optimizer_state(
+                    self.critic_optimizer, torch.load(state / "critic_optimizer.pt", map_location=self.device)
                 )
             if (state / "rng.pt").exists():
                 ckpt.restore_rng(torch.load(state / "rng.pt", weights_only=False))
@@ -111,7 +120,8 @@ class Trainer:
             self.base_model_dir = meta["base_model_dir"]
             self.last_metrics = meta.get("metrics", {})
         else:
-            self.model, self.tokenizer = load_policy(target, self.device)
+            model, self.tokenizer = load_policy(target, self.device)
+            self.model = self.dist.shard(model)
             self.version, self.step = version, version
             self.base_model_dir = str(target)
             self.last_metrics = {}
@@ -126,6 +136,7 @@ class Trainer:
             "source": self.source,
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()) if self.model is not None else 0,
+            "world_size": self.dist.world,
         }
 
     def _new_optimizer(self, parameters, lr: float = 1e-6) -> torch.optim.Optimizer:
@@ -139,7 +150,7 @@ class Trainer:
         groups = list(self.optimizer.param_groups)
         if hyper.actor_critic:
             if self.critic is None:
-                self.critic = Critic(self.base_model_dir).to(self.device)
+                self.critic = self.dist.shard(Critic(self.base_model_dir).to(self.device))
             if self.critic_optimizer is None:
                 self.critic_optimizer = self._new_optimizer(self.critic.parameters())
             for group in self.critic_optimizer.param_groups:
@@ -152,8 +163,8 @@ class Trainer:
             group["weight_decay"] = hyper.weight_decay
         if hyper.kl_coef > 0 and self.reference is None:
             # Only when KL is on: a frozen copy of the base model costs a second model's memory.
-            self.reference, _ = load_policy(self.base_model_dir, self.device)
-            self.reference.requires_grad_(False)
+            reference, _ = load_policy(self.base_model_dir, self.device)
+            self.reference = self.dist.shard(reference.requires_grad_(False))
 
     # ---- train_step -------------------------------------------------------------------------
 
@@ -166,7 +177,7 @@ class Trainer:
         export_onnx: bool = False,
     ) -> dict:
         target = Path(checkpoint_dir).resolve()
-        if ckpt.is_complete(target):
+        if self.dist.decide(ckpt.is_complete(target)):
             return self._reuse(step, target, export_onnx)
         self._require_model()
         config = Hyperparameters.from_json(hyper)
@@ -177,9 +188,13 @@ class Trainer:
             )
         # Validation before anything is trained or written.
         trajectories = read_scored(scored_paths, vocab_size=self.model.get_input_embeddings().num_embeddings)
-        ckpt.remove_partial(target)
-        device = resolve_device(config.device)
+        if self.dist.is_writer:
+            ckpt.remove_partial(target)
+        device = self.dist.device(resolve_device(config.device))
         if device != self.device:
+            if self.dist.world > 1:
+                # Sharded parameters live on their rank's device: moving means reloading.
+                raise TrainerError("DeviceMismatch", f"the sharded policy is on {self.device}, not {device}")
             self.device = device
             self.model.to(device)
         self._configure_optimizers(config)
@@ -208,9 +223,10 @@ class Trainer:
             "scored_paths": scored_paths,
         }
         self.progress({"phase": "checkpoint", "step": step})
-        committed = ckpt.write_atomically(target, lambda temp: self._write_state(temp, export_onnx), meta)
-        if committed:
-            ckpt.append_step_log(target.parent, {"step": step, "checkpoint": target.name})
+        state = self._gather_state()
+        if self.dist.is_writer:
+            if ckpt.write_atomically(target, lambda temp: self._write_state(temp, state, export_onnx), meta):
+                ckpt.append_step_log(target.parent, {"step": step, "checkpoint": target.name})
         self.source = str(target)
         self.last_metrics = metrics
         log(
@@ -226,7 +242,7 @@ class Trainer:
             raise TrainerError("CheckpointMismatch", f"{target} holds step {meta['step']}, not step {step}")
         if self.source != str(target):
             self.load(str(target), str(self.device) if self.model is not None else "auto")
-        if export_onnx and not (target / "onnx").exists():
+        if export_onnx and self.dist.is_writer and not (target / "onnx").exists():
             self.export_onnx(str(target / "hf"), str(target / "onnx"))
         log(f"step {step}: checkpoint {target} already committed, reused without training")
         return {**meta["metrics"], "reused": True, "version": meta["version"]}
@@ -249,8 +265,8 @@ class Trainer:
         """Old logprobs of the policy as it is before the update (the engine's are not trusted:
         another numeric path), plus reference logprobs and critic values when used. Per
         trajectory, on CPU, length T_i = len - 1."""
-        rows: dict[str, list[torch.Tensor]] = {"old": [], "ref": [], "values": []}
-        for chunk in _chunks(list(range(len(kept))), config.micro_batch_size):
+        rows: dict[str, dict[int, torch.Tensor]] = {"old": {}, "ref": {}, "values": {}}
+        for chunk, live in self.dist.local_chunks(list(range(len(kept))), config.micro_batch_size):
             trajs = [kept[i] for i in chunk]
             packed, old, _ = self._forward(trajs, config.temperature)
             ref = values = None
@@ -260,14 +276,17 @@ class Trainer:
             if self.critic is not None and config.actor_critic:
                 with autocast(self.device):
                     values = self.critic(packed.input_ids, packed.attention_mask)
-            for row, t in enumerate(trajs):
+            if not live:
+                continue
+            for row, (i, t) in enumerate(zip(chunk, trajs)):
                 width = t.length - 1
-                rows["old"].append(old[row, :width].float().cpu())
+                rows["old"][i] = old[row, :width].float().cpu()
                 if ref is not None:
-                    rows["ref"].append(ref[row, :width].float().cpu())
+                    rows["ref"][i] = ref[row, :width].float().cpu()
                 if values is not None:
-                    rows["values"].append(values[row, :width].float().cpu())
-        return rows
+                    rows["values"][i] = values[row, :width].float().cpu()
+        rows = self.dist.gather_rows(rows)
+        return {name: [by_index[i] for i in sorted(by_index)] for name, by_index in rows.items()}
 
     def _advantages(self, kept: list[Trajectory], config: Hyperparameters, experience: dict) -> tuple:
         """Per-trajectory advantages (and PPO returns), each (T_i,)."""
@@ -310,7 +329,7 @@ class Trainer:
                 if self.critic_optimizer is not None:
                     self.critic_optimizer.zero_grad(set_to_none=True)
                 mini_loss = mini_value_loss = 0.0
-                for micro in _chunks(mini, config.micro_batch_size):
+                for micro, live in self.dist.local_chunks(mini, config.micro_batch_size):
                     trajs = [kept[i] for i in micro]
                     packed, logprobs, entropy = self._forward(trajs, config.temperature, with_entropy=True)
                     width = logprobs.shape[1]
@@ -326,8 +345,11 @@ class Trainer:
                             loss = loss + config.kl_coef * aggregate(
                                 kl, mask, config.loss_aggregation, token_count, sequence_count
                             )
-                        sums["kl"] += float((kl.detach() * mask).sum())
-                    loss.backward()
+                        if live:
+                            sums["kl"] += float((kl.detach() * mask).sum())
+                    if not live:
+                        loss = loss * 0.0  # a padding micro-batch: in FSDP's collectives, no gradient
+                    self.dist.backward(loss)
                     mini_loss += float(loss.detach())
                     if config.actor_critic:
                         with autocast(self.device):
@@ -338,17 +360,21 @@ class Trainer:
                             value_loss(values, old_values, ret, config.value_clip),
                             mask, config.loss_aggregation, token_count, sequence_count,
                         )
-                        critic_loss.backward()
+                        if not live:
+                            critic_loss = critic_loss * 0.0
+                        self.dist.backward(critic_loss)
                         mini_value_loss += float(critic_loss.detach())
+                    if not live:
+                        continue
                     sums["clipped"] += float((clipped.float() * mask).sum())
                     sums["entropy"] += float((entropy * mask).sum())
                     sums["tokens"] += float(mask.sum())
                     trained_tokens += int(packed.attention_mask.sum())
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.max_grad_norm))
+                grad_norm = self.dist.clip_grad_norm(self.model.parameters(), config.max_grad_norm)
                 if math.isfinite(grad_norm):
                     self.optimizer.step()
                     if self.critic_optimizer is not None and config.actor_critic:
-                        torch.nn.utils.clip_grad_norm_(self.critic.parameters(), config.max_grad_norm)
+                        self.dist.clip_grad_norm(self.critic.parameters(), config.max_grad_norm)
                         self.critic_optimizer.step()
                     optimizer_steps += 1
                     sums["grad_norm"] += grad_norm
@@ -363,6 +389,11 @@ class Trainer:
                 )
         self.model.eval()
         self.optimizer.zero_grad(set_to_none=True)
+        # Each rank summed its own sequences' losses and statistics (the grad norm is global already).
+        own = {name: value for name, value in sums.items() if name != "grad_norm"}
+        totals = self.dist.sum_over_ranks({**own, "trained_tokens": trained_tokens})
+        trained_tokens = int(totals.pop("trained_tokens"))
+        sums.update(totals)
         passes = max(1, optimizer_steps + skipped)
         tokens = max(1.0, sums["tokens"])
         return dict(
@@ -380,20 +411,32 @@ class Trainer:
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def _write_state(self, temp: Path, export_onnx: bool) -> None:
+    def _gather_state(self) -> dict:
+        """The full (unsharded) state to checkpoint. Under torchrun every rank joins the gathers
+        and only rank 0 gets the tensors; alone, the live state dicts."""
+        return {
+            "model": self.dist.full_state_dict(self.model),
+            "optimizer": self.dist.full_optimizer_state(self.optimizer) if self.optimizer is not None else None,
+            "critic": self.dist.full_state_dict(self.critic) if self.critic is not None else None,
+            "critic_optimizer": (
+                self.dist.full_optimizer_state(self.critic_optimizer) if self.critic is not None else None
+            ),
+        }
+
+    def _write_state(self, temp: Path, state: dict, export_onnx: bool) -> None:
         hf = temp / "hf"
-        self.model.save_pretrained(hf, safe_serialization=True)
+        self.model.save_pretrained(hf, safe_serialization=True, state_dict=state["model"])
         self.tokenizer.save_pretrained(hf)
         if self.model.generation_config is not None:
             self.model.generation_config.save_pretrained(hf)
-        state = temp / "trainer"
-        state.mkdir(parents=True)
-        if self.optimizer is not None:
-            torch.save(self.optimizer.state_dict(), state / "optimizer.pt")
-        if self.critic is not None:
-            torch.save(self.critic.state_dict(), state / "critic.pt")
-            torch.save(self.critic_optimizer.state_dict(), state / "critic_optimizer.pt")
-        torch.save(ckpt.rng_state(), state / "rng.pt")
+        trainer_dir = temp / "trainer"
+        trainer_dir.mkdir(parents=True)
+        if state["optimizer"] is not None:
+            torch.save(state["optimizer"], trainer_dir / "optimizer.pt")
+        if state["critic"] is not None:
+            torch.save(state["critic"], trainer_dir / "critic.pt")
+            torch.save(state["critic_optimizer"], trainer_dir / "critic_optimizer.pt")
+        torch.save(ckpt.rng_state(), trainer_dir / "rng.pt")
         if export_onnx:
             self._export_into(hf, temp / "onnx")
 
@@ -401,7 +444,7 @@ class Trainer:
         """Checkpoints the current state (as policy v{version}); a committed dir is left as is."""
         self._require_model()
         target = Path(checkpoint_dir).resolve()
-        if ckpt.is_complete(target):
+        if self.dist.decide(ckpt.is_complete(target)):
             return {"saved": False, "path": str(target), **self.describe()}
         meta = {
             "step": self.step,
@@ -409,7 +452,10 @@ class Trainer:
             "base_model_dir": self.base_model_dir,
             "metrics": self.last_metrics,
         }
-        saved = ckpt.write_atomically(target, lambda temp: self._write_state(temp, False), meta)
+        state = self._gather_state()
+        saved = self.dist.is_writer and ckpt.write_atomically(
+            target, lambda temp: self._write_state(temp, state, False), meta
+        )
         return {"saved": saved, "path": str(target), **self.describe()}
 
     @staticmethod
@@ -423,7 +469,7 @@ class Trainer:
     def export_onnx(self, model_dir: str | None, out_dir: str) -> dict:
         """Exports an HF folder (default: the loaded policy's) to out_dir, atomically, once."""
         out = Path(out_dir).resolve()
-        if out.exists():
+        if out.exists() or not self.dist.is_writer:  # under torchrun rank 0 alone exports
             return {"reused": True, "out_dir": str(out)}
         if model_dir is None:
             self._require_model()
