@@ -153,6 +153,9 @@ export class SandboxPool {
         preload: this.options.preload ?? defaultPreload,
         sandboxUid: this.options.sandboxUid ?? 65534,
         sandboxGid: this.options.sandboxGid ?? 65534,
+        // One executing, one ready for the next request while the zygote clears up after the
+        // last; more only cost memory.
+        spareRunners: 2,
       },
     };
     this.stripPaths = hostPathsToStrip(layout);

@@ -25,6 +25,8 @@ export interface ZygoteConfig {
   preload: string[];
   sandboxUid: number;
   sandboxGid: number;
+  /** Runners forked ahead of the requests, so that fork and set-up stay off the latency path. */
+  spareRunners: number;
 }
 
 interface Pending {
@@ -139,8 +141,7 @@ export class ZygoteProcess {
       );
       this.pending = { resolve, timer, startedAt };
       const frame = Buffer.from(JSON.stringify({ id: this.nextId++, code, limits }), 'utf8');
-      this.subprocess.stdin?.write(`${frame.length}\n`);
-      this.subprocess.stdin?.write(frame);
+      this.subprocess.stdin?.write(Buffer.concat([Buffer.from(`${frame.length}\n`), frame]));
     });
   }
 

@@ -10,45 +10,71 @@ Three kinds of process, so that no execution can see another's state:
 - supervisor (trusted, small: forked before the heavy imports): speaks the protocol, hands
   each request's code to a runner, captures stdout/stderr with a byte cap, enforces the
   wall-clock deadline with SIGKILL and writes the reply. All requests and outputs pass
-  through it, and no runner is ever forked from it.
+  through it, and no runner is ever forked from it. One execution at a time: the next one
+  starts only after the zygote has cleared everything the previous one left.
 - zygote (trusted, warm): imports math, fractions, itertools, numpy, sympy once and then only
   forks runners. It never reads a request or an output byte, so a runner cannot find earlier
   executions' code or results in the memory it inherits. It is the namespace's child
-  subreaper: after each execution it kills every process left over and empties /tmp, then
-  forks the next runner ahead of the next request, off the latency path.
-- runner (untrusted, one per execution): drops to the unprivileged sandbox uid, applies
-  rlimits, runs the code as __main__ in fresh globals, reports "<exit code> <kind>" and exits.
-  Builtins, modules and globals it changes die with it.
+  subreaper: after each execution it kills every process left over, empties /tmp and removes
+  SysV IPC objects, then tops up its spare runners.
+- runner (one per execution): forked ahead of the requests (`spareRunners` of them wait at a
+  time), so fork, interpreter set-up and the first copy-on-write faults are off the latency
+  path. A spare is trusted code blocked on its request pipe and keeps the zygote's uid while
+  it waits, so the execution running meanwhile (unprivileged) cannot signal or trace it. On
+  its request it drops to the unprivileged sandbox uid, applies rlimits, runs the code as
+  __main__ in fresh globals, reports "<exit code> <kind>" and exits. Builtins, modules and
+  globals it changes die with it.
 """
 
+import builtins
+import collections
 import ctypes
+import fcntl
 import gc
 import io
 import json
+import linecache
 import math
+import mmap
 import os
 import resource
-import selectors
+import select
 import shutil
 import signal
 import socket
 import struct
 import sys
 import time
+import traceback  # a runner formats tracebacks: imported here, not per execution (2-10 ms)
 
 CODE_FILENAME = "<code>"
 READ_CHUNK = 65536
+PR_SET_NAME = 15
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+IPC_RMID = 0
+MADV_COLLAPSE = 25
+HUGE_PAGE = 2 << 20
+# Freed when the code exhausts its memory, so that the traceback can still be formatted.
+RESERVE_BYTES = 1 << 20
 # Zygote <-> supervisor messages (SOCK_SEQPACKET): kind, runner pid, wait status.
 MESSAGE = struct.Struct("=cii")
-SPARE, EXITED, FINISHED = b"s", b"x", b"f"
+# zygote -> supervisor: a new spare runner (its fds attached); a runner's exit; the sandbox is
+# clear of the last execution. supervisor -> zygote: an execution is over; a spare that died
+# unused needs replacing (no clean-up: no code ran in it).
+SPARE, EXITED, CLEAN, FINISHED, DISCARD = b"s", b"x", b"c", b"f", b"d"
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def prctl(option, value):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
+    if LIBC.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def set_process_name(name):
+    """The name ps and /proc/<pid>/comm show: the sandbox's own processes are told apart from
+    the code's (which inherits "tirflow-code") without knowing how many spares wait."""
+    prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()))
 
 
 def write_all(fd, data):
@@ -58,41 +84,31 @@ def write_all(fd, data):
         view = view[written:]
 
 
-# ---------------------------------------------------------------- runner (untrusted)
+def read_to_end(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+# ---------------------------------------------------------------- runner
 
 
 def runner_main(config, request_fd, stdout_fd, stderr_fd, status_fd):
+    # Before the request (a spare): everything that does not depend on the code.
     devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)  # stdin is closed to the code: reads see end of file
-    os.dup2(stdout_fd, 1)
-    os.dup2(stderr_fd, 2)
-    os.dup2(status_fd, 3)
-    os.dup2(request_fd, 4)
+    # Out of the way first: a source may sit on a target number (the zygote's fds vary).
+    sources = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (devnull, stdout_fd, stderr_fd, status_fd, request_fd)]
+    # 0: stdin is closed to the code (reads see end of file); 1, 2: output; 3: status; 4: request.
+    for target, fd in enumerate(sources):
+        os.dup2(fd, target)
     os.closerange(5, 1 << 16)  # no pipe or socket of the zygote's stays reachable
+    set_process_name("tirflow-spare")
     os.setsid()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in any Python: BrokenPipeError, not death
-    if os.getuid() == 0:
-        # Privileged sandbox (the host user is root): drop to the unprivileged uid, which
-        # clears every capability and makes RLIMIT_NPROC count (it never applies to root).
-        gid, uid = config["sandboxGid"], config["sandboxUid"]
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
     reseed_numpy()
-    prewarm()
-
-    chunks = []
-    while True:
-        chunk = os.read(4, READ_CHUNK)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(4)
-    if not chunks:
-        os._exit(0)  # the supervisor went away without a request
-    header, _, code = b"".join(chunks).partition(b"\n")
-    apply_limits(json.loads(header))
-
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     # Line-buffered, so what was printed before a timeout or a crash still reaches the model.
     sys.stdout = io.TextIOWrapper(
@@ -102,7 +118,20 @@ def runner_main(config, request_fd, stdout_fd, stderr_fd, status_fd):
         io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
     sys.argv = [""]
-    exit_code, kind = run_user_code(code.decode("utf-8", errors="replace"))
+    # Address space only, no pages touched (a bytearray would fault in 256 of them).
+    reserve = mmap.mmap(-1, RESERVE_BYTES)
+    mapped = mapped_bytes()
+    prewarm()
+
+    request = read_to_end(4)
+    os.close(4)
+    if not request:
+        os._exit(0)  # the supervisor went away, or retired this spare
+    set_process_name("tirflow-code")
+    drop_privileges(config)
+    header, _, code = request.partition(b"\n")
+    apply_limits(json.loads(header), mapped)
+    exit_code, kind = run_user_code(code.decode("utf-8", errors="replace"), reserve)
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
@@ -117,11 +146,22 @@ def runner_main(config, request_fd, stdout_fd, stderr_fd, status_fd):
     os._exit(exit_code)
 
 
+def drop_privileges(config):
+    if os.getuid() != 0:
+        return  # unprivileged sandbox (user namespace): already the host's unprivileged user
+    # Privileged sandbox (the host user is root): drop to the unprivileged uid, which clears
+    # every capability, makes the process non-dumpable and makes RLIMIT_NPROC count.
+    gid, uid = config["sandboxGid"], config["sandboxUid"]
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
 def prewarm():
     # Touch, while waiting for the request, the pages the execution path writes to: after the
     # fork each first write copies a page, and those copies should not count against latency.
     json.loads('{"timeoutS": 1}')
-    io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+    sys.stdout.write("")
     exec(compile("pass", CODE_FILENAME, "exec"), {"__name__": "__main__"})
 
 
@@ -133,10 +173,12 @@ def reseed_numpy():
         numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
 
 
-def apply_limits(limits):
-    page = os.sysconf("SC_PAGE_SIZE")
+def mapped_bytes():
     with open("/proc/self/statm") as statm:
-        mapped = int(statm.read().split()[0]) * page
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def apply_limits(limits, mapped):
     cpu = math.ceil(limits["timeoutS"]) + 1
     wanted = [
         # Address space: what the warm interpreter already maps plus the execution's budget.
@@ -147,6 +189,9 @@ def apply_limits(limits):
         (resource.RLIMIT_FSIZE, limits["fileBytes"], None),
         (resource.RLIMIT_NOFILE, limits["openFiles"], None),
         (resource.RLIMIT_CORE, 0, None),
+        # No POSIX message queues: they would outlive the execution in the sandbox's IPC
+        # namespace, and without an mqueue mount nothing could list them to remove them.
+        (resource.RLIMIT_MSGQUEUE, 0, None),
     ]
     for which, soft, hard in wanted:
         hard = soft if hard is None else hard
@@ -156,15 +201,10 @@ def apply_limits(limits):
         resource.setrlimit(which, (soft, hard))
 
 
-def run_user_code(code):
-    import builtins
-    import linecache
-    import traceback
-
+def run_user_code(code, reserve):
     # Tracebacks then show the offending source line, as `python -c` cannot.
     linecache.cache[CODE_FILENAME] = (len(code), None, code.splitlines(True), CODE_FILENAME)
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    reserve = bytearray(1 << 20)  # freed on MemoryError so the traceback can still be written
     try:
         exec(compile(code, CODE_FILENAME, "exec"), namespace)
         return 0, "ok"
@@ -176,7 +216,7 @@ def run_user_code(code):
         print(stop.code, file=sys.stderr)
         return 1, "error"
     except BaseException as failure:
-        del reserve
+        reserve.close()
         namespace.clear()  # the code's globals may hold what exhausted memory
         kind = "memory" if isinstance(failure, MemoryError) else "error"
         # Skip this function's own frame: the traceback starts in the model's code.
@@ -197,6 +237,7 @@ class Runner:
     def __init__(self, pid, fds):
         self.pid = pid
         self.request_w, self.stdout_r, self.stderr_r, self.status_r, self.pidfd = fds
+        self.wait_status = None  # its exit, as the zygote (its parent) reports it
 
     def kill(self):
         try:
@@ -206,133 +247,162 @@ class Runner:
 
     def close(self):
         for fd in (self.request_w, self.stdout_r, self.stderr_r, self.status_r, self.pidfd):
-            try:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass
+        self.request_w = self.stdout_r = self.stderr_r = self.status_r = self.pidfd = -1
 
 
-def supervisor_main(proto_in, proto_out, channel):
-    runner = next_runner(channel)
-    if runner is None:
-        return  # the zygote died while starting
-    write_all(proto_out, json.dumps({"ready": True, "python": sys.version.split()[0]}).encode() + b"\n")
-    while True:
-        frame = read_request(proto_in)
-        if frame is None:
-            return  # the Node side closed our stdin
-        request = json.loads(frame)
-        reply = execute(runner, request["code"], request["limits"], channel)
-        reply["id"] = request["id"]
-        write_all(proto_out, json.dumps(reply).encode() + b"\n")
-        # After the reply, off the latency path: the zygote kills what is left, empties /tmp
-        # and forks the next runner.
-        runner.kill()
-        runner.close()
-        channel.send(MESSAGE.pack(FINISHED, runner.pid, 0))
-        runner = next_runner(channel)
-        if runner is None:
-            return
+class Supervisor:
+    def __init__(self, proto_in, proto_out, channel):
+        self.proto_in = proto_in
+        self.proto_out = proto_out
+        self.channel = channel
+        self.spares = collections.deque()
+        self.active = None
+        self.clean = True  # nothing of an earlier execution is left in the sandbox
+        self.pending = b""  # bytes read from the Node side beyond the current frame
 
+    def serve(self):
+        while not self.spares:
+            self.receive()
+        write_all(self.proto_out, json.dumps({"ready": True, "python": sys.version.split()[0]}).encode() + b"\n")
+        while True:
+            frame = self.read_request()
+            if frame is None:
+                return  # the Node side closed our stdin
+            request = json.loads(frame)
+            reply = self.execute(request["code"], request["limits"])
+            reply["id"] = request["id"]
+            write_all(self.proto_out, json.dumps(reply).encode() + b"\n")
+            # After the reply, off the latency path: the zygote kills what is left, empties
+            # /tmp and tops up the spares; the next execution waits for its CLEAN.
+            runner, self.active = self.active, None
+            runner.kill()
+            runner.close()
+            self.clean = False
+            self.channel.send(MESSAGE.pack(FINISHED, runner.pid, 0))
 
-def next_runner(channel):
-    while True:
-        data, fds, _, _ = socket.recv_fds(channel, MESSAGE.size, 5)
+    def receive(self):
+        """Handles one message from the zygote (blocking)."""
+        data, fds, _, _ = socket.recv_fds(self.channel, MESSAGE.size, 5)
         if not data:
-            return None
-        kind, pid, _ = MESSAGE.unpack(data)
+            raise SystemExit(1)  # the zygote died: end the sandbox
+        kind, pid, status = MESSAGE.unpack(data)
         if kind == SPARE:
-            return Runner(pid, fds)
-        # else: the exit of a runner already finished with
-
-
-def read_request(fd):
-    """Reads one frame, "<byte length>\\n<json>", exactly: nothing of the next one."""
-    header = b""
-    while not header.endswith(b"\n"):
-        byte = os.read(fd, 1)
-        if not byte:
-            return None
-        header += byte
-    remaining = int(header)
-    parts = []
-    while remaining:
-        chunk = os.read(fd, min(remaining, READ_CHUNK))
-        if not chunk:
-            return None
-        parts.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(parts)
-
-
-def execute(runner, code, limits, channel):
-    started = time.monotonic()
-    write_all(runner.request_w, json.dumps(limits).encode() + b"\n" + code.encode("utf-8", errors="replace"))
-    os.close(runner.request_w)
-    runner.request_w = -1
-    stdout = Capture(limits["outputBytes"], keep="head")
-    stderr = Capture(limits["outputBytes"], keep="tail")
-    selector = selectors.DefaultSelector()
-    selector.register(runner.stdout_r, selectors.EVENT_READ, stdout)
-    selector.register(runner.stderr_r, selectors.EVENT_READ, stderr)
-    selector.register(runner.status_r, selectors.EVENT_READ, "status")
-    selector.register(channel, selectors.EVENT_READ, "zygote")
-    deadline = started + limits["timeoutS"]
-    status_line = b""
-    done = None  # the runner's own "<exit code> <kind>" line
-    wait_status = None  # its exit, as the zygote (its parent) reports it
-    timed_out = False
-    while done is None and wait_status is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        for key, _ in selector.select(remaining):
-            if key.data == "zygote":
-                data = channel.recv(MESSAGE.size)
-                if not data:
-                    raise SystemExit(1)  # the zygote died: end the sandbox
-                _, pid, status = MESSAGE.unpack(data)
-                if pid == runner.pid:
-                    wait_status = status
-            elif key.data == "status":
-                chunk = os.read(runner.status_r, 256)
-                if not chunk:
-                    selector.unregister(runner.status_r)
-                status_line += chunk
-                if b"\n" in status_line:
-                    done = status_line.split(b"\n", 1)[0].decode("ascii", errors="replace")
-            else:
-                chunk = os.read(key.fd, READ_CHUNK)
-                if chunk:
-                    key.data.add(chunk)
-                else:
-                    selector.unregister(key.fd)
-    selector.close()
-    elapsed_ms = (time.monotonic() - started) * 1000
-    if timed_out:
-        runner.kill()
-    # Output written before the end is already in the pipes: take it without waiting for end
-    # of file, which a leftover grandchild could hold back forever.
-    for fd, capture in ((runner.stdout_r, stdout), (runner.stderr_r, stderr)):
-        os.set_blocking(fd, False)
-        try:
-            while True:
-                chunk = os.read(fd, READ_CHUNK)
-                if not chunk:
+            self.spares.append(Runner(pid, fds))
+        elif kind == CLEAN:
+            self.clean = True
+        elif kind == EXITED:
+            if self.active is not None and self.active.pid == pid:
+                self.active.wait_status = status
+                return
+            for spare in self.spares:
+                if spare.pid == pid:  # died unused (the OOM killer, say): replace it
+                    self.spares.remove(spare)
+                    spare.close()
+                    self.channel.send(MESSAGE.pack(DISCARD, pid, 0))
                     break
-                capture.add(chunk)
-        except BlockingIOError:
-            pass
-    status, exit_code = classify(done, wait_status, timed_out)
-    return {
-        "status": status,
-        "stdout": stdout.text(),
-        "stderr": stderr.text(),
-        "exitCode": exit_code,
-        "durationMs": round(elapsed_ms, 3),
-        "truncated": stdout.truncated or stderr.truncated,
-    }
+            # else: the exit of a runner already finished with
+
+    def receive_pending(self):
+        while select.select([self.channel], [], [], 0)[0]:
+            self.receive()
+
+    def read_request(self):
+        """One frame, "<byte length>\\n<json>"; what follows it stays buffered for the next."""
+        while b"\n" not in self.pending:
+            if not self.fill():
+                return None
+        header, _, self.pending = self.pending.partition(b"\n")
+        size = int(header)
+        while len(self.pending) < size:
+            if not self.fill():
+                return None
+        frame, self.pending = self.pending[:size], self.pending[size:]
+        return frame
+
+    def fill(self):
+        chunk = os.read(self.proto_in, READ_CHUNK)
+        self.pending += chunk
+        return bool(chunk)
+
+    def take_runner(self, request):
+        """Hands `request` to a live spare once the sandbox is clear; returns that runner."""
+        self.receive_pending()
+        while True:
+            while not (self.clean and self.spares):
+                self.receive()
+            runner = self.spares.popleft()
+            try:
+                write_all(runner.request_w, request)
+            except BrokenPipeError:
+                # It died before its EXITED arrived; the code never reached it.
+                runner.close()
+                self.channel.send(MESSAGE.pack(DISCARD, runner.pid, 0))
+                continue
+            os.close(runner.request_w)
+            runner.request_w = -1
+            return runner
+
+    def execute(self, code, limits):
+        started = time.monotonic()
+        request = json.dumps(limits).encode() + b"\n" + code.encode("utf-8", errors="replace")
+        runner = self.active = self.take_runner(request)
+        stdout = Capture(limits["outputBytes"], keep="head")
+        stderr = Capture(limits["outputBytes"], keep="tail")
+        streams = {runner.stdout_r: stdout, runner.stderr_r: stderr}
+        poller = select.poll()
+        for fd in (runner.stdout_r, runner.stderr_r, runner.status_r, self.channel.fileno()):
+            poller.register(fd, select.POLLIN)
+        deadline = started + limits["timeoutS"]
+        status_line = b""
+        done = None  # the runner's own "<exit code> <kind>" line
+        timed_out = False
+        while done is None and runner.wait_status is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for fd, _ in poller.poll(remaining * 1000 + 1):
+                if fd == self.channel.fileno():
+                    self.receive()
+                elif fd == runner.status_r:
+                    chunk = os.read(fd, 256)
+                    if not chunk:
+                        poller.unregister(fd)
+                    status_line += chunk
+                    if b"\n" in status_line:
+                        done = status_line.split(b"\n", 1)[0].decode("ascii", errors="replace")
+                else:
+                    chunk = os.read(fd, READ_CHUNK)
+                    if chunk:
+                        streams[fd].add(chunk)
+                    else:
+                        poller.unregister(fd)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if timed_out:
+            runner.kill()
+        # Output written before the end is already in the pipes: take it without waiting for end
+        # of file, which a leftover grandchild could hold back forever.
+        for fd, capture in streams.items():
+            os.set_blocking(fd, False)
+            try:
+                while True:
+                    chunk = os.read(fd, READ_CHUNK)
+                    if not chunk:
+                        break
+                    capture.add(chunk)
+            except BlockingIOError:
+                pass
+        status, exit_code = classify(done, runner.wait_status, timed_out)
+        return {
+            "status": status,
+            "stdout": stdout.text(),
+            "stderr": stderr.text(),
+            "exitCode": exit_code,
+            "durationMs": round(elapsed_ms, 3),
+            "truncated": stdout.truncated or stderr.truncated,
+        }
 
 
 def classify(done, wait_status, timed_out):
@@ -402,6 +472,32 @@ def preload(config):
     # Untracked by the GC from now on: runners share these pages instead of copying them the
     # first time a collection walks them.
     gc.freeze()
+    LIBC.malloc_trim(0)  # freed import-time heap back to the kernel: fewer pages per fork
+    collapse_into_huge_pages()
+
+
+def collapse_into_huge_pages():
+    """Maps the warm heap with 2 MiB pages where the kernel can (MADV_COLLAPSE, Linux 6.1+).
+
+    Fork copies, and every runner's exit tears down, one page-table entry per mapped page:
+    for the ~70 MiB a warm numpy+sympy interpreter maps that is most of an execution's CPU.
+    With huge pages it is one entry per 2 MiB. A write to a shared huge page splits only that
+    entry and copies one 4 KiB page (kernels that have MADV_COLLAPSE all do). Where the call
+    fails (older kernel, THP disabled) nothing changes but the speed."""
+    madvise = LIBC.madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    with open("/proc/self/maps") as maps:
+        regions = maps.read().splitlines()
+    for region in regions:
+        fields = region.split()
+        path = fields[5] if len(fields) > 5 else ""
+        if fields[1] != "rw-p" or path not in ("", "[heap]"):
+            continue  # only anonymous, private, writable memory: the interpreter's heap
+        low, high = (int(bound, 16) for bound in fields[0].split("-"))
+        start = (low + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+        end = high & ~(HUGE_PAGE - 1)
+        if end > start:
+            madvise(start, end - start, MADV_COLLAPSE)
 
 
 def warm_up_sympy():
@@ -424,37 +520,128 @@ def warm_up_sympy():
         numpy.random.seed(0)  # its first call imports and builds what later calls reuse
 
 
-def fork_runner(config, channel):
-    request_r, request_w = os.pipe()
-    stdout_r, stdout_w = os.pipe()
-    stderr_r, stderr_w = os.pipe()
-    status_r, status_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+class Zygote:
+    def __init__(self, config, channel, supervisor_pid):
+        self.config = config
+        self.channel = channel
+        self.keep = {os.getpid(), supervisor_pid}
+        # Live runners (spares and the one executing): pid -> [pidfd, wait status once reaped].
+        self.runners = {}
+        self.poller = select.poll()
+        self.poller.register(channel, select.POLLIN)
+        self.by_pidfd = {}
+
+    def serve(self):
         try:
-            runner_main(config, request_r, stdout_w, stderr_w, status_w)
-        finally:
-            os._exit(70)
-    for fd in (request_r, stdout_w, stderr_w, status_w):
-        os.close(fd)
-    pidfd = os.pidfd_open(pid)
-    theirs = [request_w, stdout_r, stderr_r, status_r, os.dup(pidfd)]
-    socket.send_fds(channel, [MESSAGE.pack(SPARE, pid, 0)], theirs)
-    for fd in theirs:
-        os.close(fd)
-    return pid, pidfd
+            return self.loop()
+        except (BrokenPipeError, ConnectionResetError):
+            return 0  # the supervisor ended
+
+    def loop(self):
+        self.top_up()
+        channel = self.channel.fileno()
+        while True:
+            ready = [fd for fd, _ in self.poller.poll()]
+            # Exits before the message: handling one closes pidfds and opens new ones, and a
+            # new one may reuse the number of a stale event in this batch.
+            for fd in ready:
+                if fd != channel:
+                    self.on_exit(self.by_pidfd[fd])
+            if channel not in ready:
+                continue
+            data = self.channel.recv(MESSAGE.size)
+            if not data:
+                return 0  # the supervisor ended
+            kind, pid, _ = MESSAGE.unpack(data)
+            self.retire(pid)
+            if kind == FINISHED:
+                if not clear_sandbox(self.keep | self.runners.keys(), self.runners):
+                    sys.stderr.write("could not clear leftover processes; restarting the sandbox\n")
+                    return 1
+                self.channel.send(MESSAGE.pack(CLEAN, 0, 0))
+            self.top_up()
+
+    def top_up(self):
+        while len(self.runners) < self.config["spareRunners"]:
+            self.fork_runner()
+
+    def fork_runner(self):
+        request_r, request_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        status_r, status_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                runner_main(self.config, request_r, stdout_w, stderr_w, status_w)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(70)
+        for fd in (request_r, stdout_w, stderr_w, status_w):
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        theirs = [request_w, stdout_r, stderr_r, status_r, os.dup(pidfd)]
+        socket.send_fds(self.channel, [MESSAGE.pack(SPARE, pid, 0)], theirs)
+        for fd in theirs:
+            os.close(fd)
+        self.runners[pid] = [pidfd, None]
+        self.by_pidfd[pidfd] = pid
+        self.poller.register(pidfd, select.POLLIN)
+
+    def on_exit(self, pid):
+        record = self.runners[pid]
+        if record[1] is None:
+            reaped, wait_status = os.waitpid(pid, os.WNOHANG)
+            if reaped == 0:
+                return  # not an exit after all
+            record[1] = wait_status
+        self.stop_watching(pid)
+        self.channel.send(MESSAGE.pack(EXITED, pid, record[1]))
+
+    def stop_watching(self, pid):
+        pidfd = self.runners[pid][0]
+        if pidfd >= 0:
+            self.poller.unregister(pidfd)
+            del self.by_pidfd[pidfd]
+            os.close(pidfd)
+            self.runners[pid][0] = -1
+
+    def retire(self, pid):
+        """Forgets a runner the supervisor is done with, killing it first if it still runs."""
+        record = self.runners.pop(pid, None)
+        if record is None:
+            return
+        pidfd, wait_status = record
+        if pidfd >= 0:
+            self.poller.unregister(pidfd)
+            del self.by_pidfd[pidfd]
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.close(pidfd)
+        if wait_status is None:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
-def clear_sandbox(keep):
-    """Kills and reaps every process but `keep` and the namespace init; empties /tmp."""
+def clear_sandbox(keep, runners):
+    """Kills and reaps every process but `keep` and the namespace init; empties /tmp and IPC.
+
+    `runners` (pid -> [pidfd, wait status]) receives the status of any runner reaped here."""
     for attempt in range(200):
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
+            if pid in runners:
+                runners[pid][1] = wait_status
         strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != 1 and int(p) not in keep]
         if not strays:
             break
@@ -467,12 +654,20 @@ def clear_sandbox(keep):
             time.sleep(0.001 * attempt)
     else:
         return False
+    for pid in runners:
+        # Where spares share the code's uid (an unprivileged sandbox), the code may have
+        # stopped one; the next execution must not hang on it.
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
     for name in os.listdir("/tmp"):
         path = os.path.join("/tmp", name)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, onerror=force_remove)
         else:
             os.unlink(path)
+    remove_ipc_objects()
     return True
 
 
@@ -485,54 +680,55 @@ def force_remove(function, path, _excinfo):
     function(path)
 
 
-def zygote_main(config, channel, supervisor_pid):
-    keep = {os.getpid(), supervisor_pid}
-    selector = selectors.DefaultSelector()
-    selector.register(channel, selectors.EVENT_READ, "supervisor")
-    runner_pid, pidfd = fork_runner(config, channel)
-    selector.register(pidfd, selectors.EVENT_READ, "exit")
-    exited = False
-    while True:
-        for key, _ in selector.select():
-            if key.data == "exit":
-                _, wait_status = os.waitpid(runner_pid, 0)
-                exited = True
-                selector.unregister(pidfd)
-                channel.send(MESSAGE.pack(EXITED, runner_pid, wait_status))
-                continue
-            data = channel.recv(MESSAGE.size)
-            if not data:
-                return 0  # the supervisor ended
-            if not exited:
-                selector.unregister(pidfd)
-                os.kill(runner_pid, signal.SIGKILL)
-                os.waitpid(runner_pid, 0)
-            os.close(pidfd)
-            if not clear_sandbox(keep):
-                sys.stderr.write("could not clear leftover processes; restarting the sandbox\n")
-                return 1
-            runner_pid, pidfd = fork_runner(config, channel)
-            selector.register(pidfd, selectors.EVENT_READ, "exit")
-            exited = False
+def remove_ipc_objects():
+    """SysV shared memory, semaphores and message queues outlive their creator in the sandbox's
+    IPC namespace: remove them, so no execution finds one an earlier execution left."""
+    removers = {
+        "shm": lambda ident: LIBC.shmctl(ident, IPC_RMID, None),
+        "sem": lambda ident: LIBC.semctl(ident, 0, IPC_RMID),
+        "msg": lambda ident: LIBC.msgctl(ident, IPC_RMID, None),
+    }
+    for kind, remove in removers.items():
+        with open(f"/proc/sysvipc/{kind}") as table:
+            header, *rows = table.read().splitlines()
+        if not rows:
+            continue
+        uid_column = header.split().index("uid")
+        for row in rows:
+            fields = row.split()
+            ident, owner = int(fields[1]), int(fields[uid_column])
+            # Only the owner may remove it without CAP_SYS_ADMIN, which the zygote does not have.
+            as_owner = os.geteuid() == 0 and owner != 0
+            if as_owner:
+                os.seteuid(owner)
+            try:
+                remove(ident)
+            finally:
+                if as_owner:
+                    os.seteuid(0)
 
 
 def main():
     config = json.loads(sys.argv[1])
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead runner's pipe is an EPIPE, not our death
     prctl(PR_SET_DUMPABLE, 0)  # same-uid code cannot ptrace us or read our memory
     supervisor_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     supervisor_pid = os.fork()
     if supervisor_pid == 0:
         zygote_end.close()
+        set_process_name("tirflow-superv")
         try:
-            supervisor_main(0, 1, supervisor_end)
+            Supervisor(0, 1, supervisor_end).serve()
+        except BrokenPipeError:
+            os._exit(0)  # the Node side went away
+        except SystemExit as stop:
+            os._exit(stop.code if isinstance(stop.code, int) else 1)
         except BaseException:
-            import traceback
-
             traceback.print_exc()
             os._exit(1)
         os._exit(0)
     supervisor_end.close()
+    set_process_name("tirflow-zygote")
     # The protocol belongs to the supervisor alone.
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
@@ -540,8 +736,8 @@ def main():
     os.close(devnull)
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the code become ours, so we can reap them
     preload(config)
-    status = zygote_main(config, zygote_end, supervisor_pid)
-    clear_sandbox({os.getpid()})
+    status = Zygote(config, zygote_end, supervisor_pid).serve()
+    clear_sandbox({os.getpid()}, {})
     sys.exit(status)
 
 

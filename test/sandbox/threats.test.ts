@@ -41,9 +41,19 @@ describe('sandbox threats', () => {
     delete process.env[secretName];
   });
 
-  /** The pids the sandbox's /proc shows: namespace init, zygote, supervisor and the runner itself. */
-  async function sandboxProcesses(): Promise<number> {
-    const result = await pool.run("import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))");
+  /**
+   * Processes of the code in the sandbox's /proc: all but the namespace init and the sandbox's
+   * own (zygote, supervisor, spare runners, told apart by name). 1 is the execution asking.
+   */
+  async function codeProcesses(): Promise<number> {
+    const result = await pool.run(
+      [
+        'import os',
+        "own = {'tirflow-zygote', 'tirflow-superv', 'tirflow-spare'}",
+        "pids = [p for p in os.listdir('/proc') if p.isdigit() and p != '1']",
+        "print(len([p for p in pids if open(f'/proc/{p}/comm').read().strip() not in own]))",
+      ].join('\n'),
+    );
     assert.equal(result.status, 'ok', result.stderr);
     return Number(result.stdout.trim());
   }
@@ -66,7 +76,7 @@ describe('sandbox threats', () => {
     assert.equal(result.exitCode, null);
     assert.equal(result.stdout, 'spinning\n', 'output before the kill is kept');
     // The zygote clears the namespace before it serves the next execution.
-    assert.equal(await sandboxProcesses(), 4);
+    assert.equal(await codeProcesses(), 1);
     assert.deepEqual(
       hostProcessesWith(`sleep\0${marker}`),
       [],
@@ -106,7 +116,7 @@ describe('sandbox threats', () => {
     const [children, errno] = result.stdout.trim().split(' ').map(Number);
     assert.ok(children! < 16, `forked ${children} processes under a limit of 16`);
     assert.equal(errno, 11, 'fork failed with EAGAIN');
-    assert.equal(await sandboxProcesses(), 4, 'the sleeping children were killed');
+    assert.equal(await codeProcesses(), 1, 'the sleeping children were killed');
   });
 
   void it('caps megabytes of output and keeps the traceback at the end of stderr', async () => {
@@ -184,6 +194,30 @@ describe('sandbox threats', () => {
     assert.equal(existsSync(join(tmpdir(), hostTmpName)), false, "the sandbox's /tmp is not the host's");
     const next = await pool.run('import os\nprint(os.listdir("/tmp"))');
     assert.equal(next.stdout, '[]\n', '/tmp starts empty for every execution');
+  });
+
+  void it('leaves no IPC object for a later execution to find', async () => {
+    const create = await pool.run(
+      [
+        'import ctypes',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'IPC_CREAT = 0o1000',
+        'print(libc.shmget(0x7100, 4096, IPC_CREAT | 0o666) >= 0,',
+        '      libc.semget(0x7101, 1, IPC_CREAT | 0o666) >= 0,',
+        '      libc.msgget(0x7102, IPC_CREAT | 0o666) >= 0)',
+        'libc.mq_open.restype = ctypes.c_int',
+        'print(libc.mq_open(b"/tirflow-probe", 0o100 | 0o2, 0o666, None) >= 0)',
+      ].join('\n'),
+    );
+    assert.equal(create.status, 'ok', create.stderr);
+    assert.equal(create.stdout, 'True True True\nFalse\n', 'SysV objects can be made; POSIX queues cannot');
+    const find = await pool.run(
+      [
+        'for kind in ("shm", "sem", "msg"):',
+        '    print(kind, len(open(f"/proc/sysvipc/{kind}").read().splitlines()) - 1)',
+      ].join('\n'),
+    );
+    assert.equal(find.stdout, 'shm 0\nsem 0\nmsg 0\n');
   });
 
   void it("does not see the caller's environment variables", async () => {
