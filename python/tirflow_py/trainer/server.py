@@ -59,14 +59,21 @@ def _error(err: BaseException) -> dict:
     return {"type": type(err).__name__, "message": str(err), "retryable": True}
 
 
+def _encode(message: dict) -> str:
+    # allow_nan=False: a non-finite number in a result fails while the request is handled, as an error.
+    return json.dumps(message, allow_nan=False, default=float) + "\n"
+
+
 def serve(stdin: TextIO, stdout: TextIO, dist: Distributed | None = None) -> None:
     dist = dist or Distributed()
 
+    def write(line: str) -> None:
+        if dist.is_writer:
+            stdout.write(line)
+            stdout.flush()
+
     def send(message: dict) -> None:
-        if not dist.is_writer:
-            return
-        stdout.write(json.dumps(message, allow_nan=False, default=float) + "\n")
-        stdout.flush()
+        write(_encode(message))
 
     current_id: list[object] = [None]
     trainer = Trainer(progress=lambda event: send({"id": current_id[0], "progress": event}), dist=dist)
@@ -87,19 +94,21 @@ def serve(stdin: TextIO, stdout: TextIO, dist: Distributed | None = None) -> Non
         try:
             if handler is None:
                 raise TrainerError("UnknownCommand", f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
-            reply = {"id": current_id[0], "ok": True, **handler(trainer, request)}
+            outcome = None
+            reply = _encode({"id": current_id[0], "ok": True, **handler(trainer, request)})
         except TrainerError as err:
-            reply = {"id": current_id[0], "ok": False, "error": _error(err)}
+            outcome = err.type
+            reply = _encode({"id": current_id[0], "ok": False, "error": _error(err)})
         except Exception as err:  # noqa: BLE001 - every failure becomes a protocol error
             traceback.print_exc(file=sys.stderr)
             send({"id": current_id[0], "ok": False, "error": _error(err)})
             dist.fatal(err)  # under torchrun: the group stops (its peers may be stuck mid-collective)
             continue
-        if not dist.agree(reply["error"]["type"] if not reply["ok"] else None):
+        if not dist.agree(outcome):
             err = TrainerError("RanksDiverged", f"`{cmd}` ended differently on the trainer's ranks", retryable=True)
             send({"id": current_id[0], "ok": False, "error": err.to_json()})
             dist.fatal(err)
-        send(reply)
+        write(reply)
         if cmd == "shutdown":
             break
     log("exiting")
