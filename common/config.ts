@@ -45,6 +45,12 @@ export const trainerSchema = z
     microBatchSize: positiveInt.default(16),
     maxGradNorm: z.number().positive().default(1.0),
     device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
+    /**
+     * Trainer ranks on the trainer worker's machine. 1: one process (one GPU, or the CPU). N > 1:
+     * torchrun with N ranks, one GPU each, the policy sharded over them with FSDP2; the update is
+     * the same as one process's (python/tirflow_py/trainer/README.md).
+     */
+    processesPerNode: positiveInt.default(1),
     /** Drop groups whose rewards are all equal (no learning signal under group baselines). */
     dynamicFiltering: z.boolean().default(true),
   })
@@ -108,8 +114,10 @@ export const runConfigSchema = z
       .prefault({}),
     timeouts: z
       .object({
-        /** A trainer worker silent this long is presumed dead and its update is retried elsewhere. */
+        /** A trainer worker silent this long is presumed dead and its update or export is retried elsewhere. */
         trainerHeartbeatS: z.number().positive().default(120),
+        /** The same for the rollout, sandbox and reward activities (they heartbeat every few seconds). */
+        activityHeartbeatS: z.number().positive().default(60),
       })
       .strict()
       .prefault({}),

@@ -47,3 +47,12 @@ export const trainer = proxyActivities<TrainerActivities>({
   heartbeatTimeout: '2 minutes',
   retry: transientRetry,
 });
+
+/**
+ * A call's heartbeat timeout from the run config (`timeouts.*HeartbeatS`): how long a killed
+ * worker's activity waits before it is retried elsewhere. Histories of runs started before the
+ * field existed carry no value: those calls keep the binding's timeout, so they replay unchanged.
+ */
+export function heartbeatTimeout(seconds: number | undefined): { heartbeatTimeout?: string } {
+  return seconds === undefined ? {} : { heartbeatTimeout: `${seconds} seconds` };
+}

@@ -9,7 +9,7 @@ import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
 import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
 import { workflowIds } from '../common/workflowIds';
-import { reward } from './activityOptions';
+import { heartbeatTimeout, reward } from './activityOptions';
 import { rolloutShard } from './rolloutShard';
 
 export interface EvaluateInput {
@@ -65,6 +65,7 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary>
             samplesPerPrompt: evaluation.samples,
             sandboxLimits: config.sandbox,
             formatMode: config.reward.formatMode,
+            heartbeatTimeoutS: config.timeouts.activityHeartbeatS,
           },
         ],
       }),
@@ -72,7 +73,10 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary>
   );
 
   return reward.summarizeEvaluation.executeWithOptions(
-    { summary: `eval of policy v${input.policy.version}: summarize` },
+    {
+      summary: `eval of policy v${input.policy.version}: summarize`,
+      ...heartbeatTimeout(config.timeouts.activityHeartbeatS),
+    },
     [
       {
         runId: input.runId,

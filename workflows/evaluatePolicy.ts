@@ -7,7 +7,7 @@ import type { EvaluationSummary } from '../common/activityContracts';
 import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
 import { workflowIds } from '../common/workflowIds';
-import { rollout, trainer } from './activityOptions';
+import { heartbeatTimeout, rollout, trainer } from './activityOptions';
 import { evaluate } from './evaluate';
 
 export interface EvaluatePolicyInput {
@@ -20,13 +20,16 @@ export interface EvaluatePolicyInput {
 export async function evaluatePolicy(input: EvaluatePolicyInput): Promise<EvaluationSummary> {
   const { evaluationId: runId, config } = input;
   const prepared = await rollout.prepareRun.executeWithOptions(
-    { summary: 'validate config, datasets, model' },
+    { summary: 'validate config, datasets, model', ...heartbeatTimeout(config.timeouts.activityHeartbeatS) },
     [{ runId, config, datasets: [config.data.validation], modelDir: config.model }],
   );
   let policy = input.policy;
   if (config.engine.kind === 'onnx' && policy.onnxDir === null) {
     policy = await trainer.exportPolicy.executeWithOptions(
-      { summary: `export policy v${policy.version} to ONNX` },
+      {
+        summary: `export policy v${policy.version} to ONNX`,
+        ...heartbeatTimeout(config.timeouts.trainerHeartbeatS),
+      },
       [{ runId, policy }],
     );
   }

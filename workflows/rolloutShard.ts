@@ -8,7 +8,7 @@
 import type { ExecuteCodeResult, GenerateInput, ScoreResult } from '../common/activityContracts';
 import type { EngineConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
-import { rollout, reward, sandbox } from './activityOptions';
+import { heartbeatTimeout, rollout, reward, sandbox } from './activityOptions';
 
 export interface RolloutShardInput {
   /** Key namespace of the shard's artifacts (the run id, or the evaluation's). */
@@ -29,6 +29,8 @@ export interface RolloutShardInput {
   samplesPerPrompt: number;
   sandboxLimits: { timeoutS: number; memoryMb: number };
   formatMode: 'strict' | 'loose';
+  /** `timeouts.activityHeartbeatS` of the run; absent in shards started before it existed. */
+  heartbeatTimeoutS?: number;
 }
 
 export interface RolloutShardResult {
@@ -57,18 +59,23 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
     seed: input.seed,
   };
 
+  const heartbeat = heartbeatTimeout(input.heartbeatTimeoutS);
+
   let turn = 0;
-  let generated = await rollout.generate.executeWithOptions({ summary: `${label} / turn 0: generate` }, [
-    {
-      ...request,
-      turn,
-      prompts: {
-        datasetPath: input.datasetPath,
-        rowIndices: input.rowIndices,
-        samplesPerPrompt: input.samplesPerPrompt,
+  let generated = await rollout.generate.executeWithOptions(
+    { summary: `${label} / turn 0: generate`, ...heartbeat },
+    [
+      {
+        ...request,
+        turn,
+        prompts: {
+          datasetPath: input.datasetPath,
+          rowIndices: input.rowIndices,
+          samplesPerPrompt: input.samplesPerPrompt,
+        },
       },
-    },
-  ]);
+    ],
+  );
   let tokensGenerated = generated.tokensGenerated;
   let executions = 0;
   const executionsByStatus: ExecuteCodeResult['byStatus'] = {};
@@ -77,7 +84,10 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
   // execution turns at the latest; the bound guards against an engine that ignores the budget.
   while (generated.awaitingExecution > 0 && turn < input.toolBudget) {
     const executed = await sandbox.executeCode.executeWithOptions(
-      { summary: `${label} / turn ${turn}: execute ${generated.awaitingExecution} code blocks` },
+      {
+        summary: `${label} / turn ${turn}: execute ${generated.awaitingExecution} code blocks`,
+        ...heartbeat,
+      },
       [
         {
           runId,
@@ -96,17 +106,20 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
       executionsByStatus[key] = (executionsByStatus[key] ?? 0) + (count ?? 0);
     }
     turn += 1;
-    generated = await rollout.generate.executeWithOptions({ summary: `${label} / turn ${turn}: generate` }, [
-      {
-        ...request,
-        turn,
-        previous: { generatedKey: generated.generatedKey, executedKey: executed.executedKey },
-      },
-    ]);
+    generated = await rollout.generate.executeWithOptions(
+      { summary: `${label} / turn ${turn}: generate`, ...heartbeat },
+      [
+        {
+          ...request,
+          turn,
+          previous: { generatedKey: generated.generatedKey, executedKey: executed.executedKey },
+        },
+      ],
+    );
     tokensGenerated += generated.tokensGenerated;
   }
 
-  const score = await reward.score.executeWithOptions({ summary: `${label}: score` }, [
+  const score = await reward.score.executeWithOptions({ summary: `${label}: score`, ...heartbeat }, [
     { runId, step, shard, generatedKey: generated.generatedKey, formatMode: input.formatMode },
   ]);
   return {

@@ -18,7 +18,7 @@ import { hyperparameterChangeError, type HyperparameterChange, type RunConfig } 
 import type { PolicyRef } from '../common/policy';
 import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
 import { workflowIds } from '../common/workflowIds';
-import { reward, rollout, trainer } from './activityOptions';
+import { heartbeatTimeout, reward, rollout, trainer } from './activityOptions';
 import { evaluate } from './evaluate';
 import {
   pauseSignal,
@@ -127,15 +127,22 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
 
   if (!carried) {
     const prepared = await rollout.prepareRun.executeWithOptions(
-      { summary: 'validate config, datasets, model' },
+      {
+        summary: 'validate config, datasets, model',
+        ...heartbeatTimeout(config.timeouts.activityHeartbeatS),
+      },
       [{ runId, config, datasets: [config.data.train, config.data.validation], modelDir: config.model }],
     );
     splitRows = { train: prepared.datasets[0]!.rows, validation: prepared.datasets[1]!.rows };
     if (config.engine.kind === 'onnx') {
       phase = 'exporting base policy';
-      policy = await trainer.exportPolicy.executeWithOptions({ summary: 'export base policy v0 to ONNX' }, [
-        { runId, policy },
-      ]);
+      policy = await trainer.exportPolicy.executeWithOptions(
+        {
+          summary: 'export base policy v0 to ONNX',
+          ...heartbeatTimeout(config.timeouts.trainerHeartbeatS),
+        },
+        [{ runId, policy }],
+      );
     }
     if (config.evaluation.every > 0) {
       phase = 'evaluating';
@@ -212,6 +219,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
               samplesPerPrompt: config.rollout.samplesPerPrompt,
               sandboxLimits: config.sandbox,
               formatMode: config.reward.formatMode,
+              heartbeatTimeoutS: config.timeouts.activityHeartbeatS,
             },
           ],
         }),
@@ -224,7 +232,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     const update = await trainer.updatePolicy.executeWithOptions(
       {
         summary: `step ${step}: update policy v${policy.version} → v${step}`,
-        heartbeatTimeout: `${config.timeouts.trainerHeartbeatS} seconds`,
+        ...heartbeatTimeout(config.timeouts.trainerHeartbeatS),
       },
       [
         {
@@ -248,9 +256,10 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
 
     // 5. Record the step's metrics (one metrics.jsonl line per step).
     phase = 'recording';
-    const record = await reward.recordStep.executeWithOptions({ summary: `step ${step}: record metrics` }, [
-      { runId, step, policyVersion: policy.version, scoredKeys, update: update.metrics, evaluation },
-    ]);
+    const record = await reward.recordStep.executeWithOptions(
+      { summary: `step ${step}: record metrics`, ...heartbeatTimeout(config.timeouts.activityHeartbeatS) },
+      [{ runId, step, policyVersion: policy.version, scoredKeys, update: update.metrics, evaluation }],
+    );
     history = [...history, record].slice(-HISTORY_LIMIT);
     completedSteps = step;
     stepsThisExecution += 1;

@@ -36,14 +36,22 @@ export function createSandboxActivities(deps: SandboxActivityDeps) {
     const limits = validLimits(input);
     const context = Context.current();
     let completed = 0;
-    const results = await Promise.all(
-      pending.map(async ({ id, code }): Promise<ExecutionResult> => {
-        const result = await deps.pool.run(code, limits, context.cancellationSignal);
-        completed++;
-        context.heartbeat({ completed, total: pending.length });
-        return { trajectoryId: id, ...result };
-      }),
-    );
+    // Heartbeat on a clock too, not only per finished execution: a queue of slow executions
+    // must not look like a dead worker under a short heartbeat timeout.
+    const heartbeat = setInterval(() => context.heartbeat({ completed, total: pending.length }), 1000);
+    let results: ExecutionResult[];
+    try {
+      results = await Promise.all(
+        pending.map(async ({ id, code }): Promise<ExecutionResult> => {
+          const result = await deps.pool.run(code, limits, context.cancellationSignal);
+          completed++;
+          context.heartbeat({ completed, total: pending.length });
+          return { trajectoryId: id, ...result };
+        }),
+      );
+    } finally {
+      clearInterval(heartbeat);
+    }
     await injectFaultOnce('executeCode');
     await writeJsonl(deps.store, executedKey, results);
     return summarize(executedKey, results);
