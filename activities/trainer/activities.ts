@@ -88,6 +88,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
     const checkpointKey = artifactKeys.checkpoint(runId, step);
     const hfKey = `${checkpointKey}/hf`;
     return withHeartbeat(heartbeatMs, { runId, step, phase: 'load' }, async (onProgress) => {
+      await trainer.useProcessesPerNode(hyper.processesPerNode);
       // After a worker restart the process may hold another policy: step N updates v(N-1).
       await trainer.ensurePolicy({
         path: modelPath(store, policy.hfDir),

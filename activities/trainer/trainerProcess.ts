@@ -6,10 +6,14 @@
  * If it dies (OOM kill, crash, the fault switch), pending requests fail as retryable, and the
  * next request starts a fresh process that first reloads the last policy it held (the last
  * checkpoint it committed or loaded).
+ *
+ * With `processesPerNode` > 1 the process is torchrun and its ranks (one per GPU, the policy
+ * sharded with FSDP2); rank 0 speaks the protocol, so nothing else here changes.
  */
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import { pythonProjectDir, requireVenvTool, venvPython } from '../projectPaths';
+import { trainerLaunch } from './launchCommand';
 
 /** A failure the trainer reported (or the death of the process, which is always retryable). */
 export class TrainerProcessError extends Error {
@@ -40,6 +44,8 @@ export interface TrainerProcessOptions {
   env?: Record<string, string>;
   /** Receives the trainer's stderr lines (its logs). Default: prefixed onto this process's stderr. */
   log?: (line: string) => void;
+  /** Trainer ranks under torchrun (one per GPU); default 1: a single process. */
+  processesPerNode?: number;
 }
 
 interface Pending {
@@ -59,10 +65,29 @@ export class TrainerProcess {
   private stderrTail: string[] = [];
   private closed = false;
   private heldPolicy: HeldPolicy | null = null;
+  private processes: number;
   /** Number of processes started so far (1 after the first request; more after restarts). */
   starts = 0;
 
-  constructor(private readonly options: TrainerProcessOptions = {}) {}
+  constructor(private readonly options: TrainerProcessOptions = {}) {
+    this.processes = options.processesPerNode ?? 1;
+  }
+
+  get processesPerNode(): number {
+    return this.processes;
+  }
+
+  /**
+   * The run's `trainer.processesPerNode`. A different count stops the running process; the next
+   * request starts the new one, which reloads the held policy. Activity inputs recorded before
+   * the option existed lack it: undefined means 1.
+   */
+  async useProcessesPerNode(count: number | undefined): Promise<void> {
+    const wanted = count ?? 1;
+    if (wanted === this.processes) return;
+    await this.stopChild();
+    this.processes = wanted;
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -108,10 +133,16 @@ export class TrainerProcess {
   /** Asks the process to exit, then kills it if it does not within the grace period. */
   async close(graceMs = 10_000): Promise<void> {
     this.closed = true;
+    await this.stopChild(graceMs);
+  }
+
+  private async stopChild(graceMs = 10_000): Promise<void> {
     const child = this.child;
     if (child === null) return;
     const exited = child.then(() => undefined);
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    // torchrun forwards SIGTERM to its ranks (execa follows up with SIGKILL after 5 s); a SIGKILL
+    // would leave the ranks running without it.
+    const timer = setTimeout(() => child.kill(this.processes > 1 ? 'SIGTERM' : 'SIGKILL'), graceMs);
     try {
       if (child.exitCode === null) this.send('shutdown', {}).catch(() => undefined);
       await exited;
@@ -122,9 +153,10 @@ export class TrainerProcess {
 
   private async start(): Promise<void> {
     const python = this.options.python ?? requireVenvTool(venvPython);
-    const child: Child = execa(python, ['-m', 'tirflow_py.trainer'], {
+    const launch = trainerLaunch(python, this.processes, process.env);
+    const child: Child = execa(launch.file, launch.args, {
       cwd: pythonProjectDir,
-      env: this.options.env,
+      env: { ...launch.env, ...this.options.env },
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',

@@ -66,6 +66,7 @@ function stepInput(step: number, policy: PolicyRef): UpdatePolicyInput {
       microBatchSize: 2,
       maxGradNorm: 1,
       device: 'cpu',
+      processesPerNode: 1,
       dynamicFiltering: true,
     },
     exportOnnx: false,
