@@ -1,0 +1,68 @@
+/**
+ * The CI-sized chaos run: a 4-step tiny run on its own dev server (it restarts it) and one
+ * worker process per role, while every role's worker is SIGKILLed once and the server is
+ * restarted once, in a seeded order. The run must finish with one policy version per step, no
+ * step trained twice, every step's trajectories complete and one metrics line per step.
+ * `npm run chaos` is the longer version (test/chaos/runChaos.ts).
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { test } from 'node:test';
+import { workerRoles } from '../../workers/roles';
+import { runChaos } from './chaosRun';
+import { planFaults } from './faultPlan';
+
+test('a fault plan hits every role at least once and replays from its seed', () => {
+  const options = {
+    seed: 42,
+    steps: 8,
+    roles: workerRoles,
+    kills: 6,
+    serverRestarts: 1,
+    waitMs: [1000, 5000],
+    downMs: [500, 2000],
+  } as const;
+  const plan = planFaults(options);
+  assert.deepEqual(planFaults(options), plan, 'same seed, same schedule');
+  assert.notDeepEqual(planFaults({ ...options, seed: 43 }), plan, 'another seed, another schedule');
+  assert.equal(plan.length, 7);
+  for (const role of workerRoles)
+    assert.ok(
+      plan.some((f) => f.target === role && f.kind === 'SIGKILL'),
+      role,
+    );
+  assert.equal(plan.filter((f) => f.target === 'server' && f.kind === 'restart').length, 1);
+  const gates = plan.map((f) => f.notBeforeStep);
+  assert.deepEqual(
+    [...gates].sort((a, b) => a - b),
+    gates,
+    'faults spread forward over the run',
+  );
+  assert.ok(gates.every((step) => step >= 1 && step < options.steps));
+  assert.throws(() => planFaults({ ...options, kills: 3 }), /cannot hit each of the 4 roles/);
+});
+
+test('SIGKILLed workers and a restarted server: the run finishes, nothing lost or done twice', async () => {
+  const report = await runChaos({
+    seed: 7,
+    steps: 4,
+    kills: workerRoles.length,
+    serverRestarts: 1,
+    evaluationEvery: 0,
+    stepsPerExecution: 2,
+    waitMs: [500, 3000],
+    downMs: [500, 2000],
+    aimMs: 15_000,
+    // A hang guard, not a speed limit: a run that hangs fails here instead of blocking CI.
+    deadlineMs: 15 * 60_000,
+    log: () => undefined,
+  });
+  console.log(`chaos seed ${report.seed}, work dir ${report.dir}\n${report.table}`);
+  assert.equal(report.error, null);
+  for (const check of report.checks) assert.ok(check.ok, `${check.name}: ${check.detail}`);
+  assert.ok(report.ok);
+  const hit = report.faults.filter((f) => f.atMs !== null).map((f) => f.target);
+  for (const role of workerRoles) assert.ok(hit.includes(role), `the ${role} worker was killed`);
+  assert.ok(hit.includes('server'), 'the dev server was restarted');
+  rmSync(report.dir, { recursive: true, force: true }); // kept for inspection when an assertion fails
+});

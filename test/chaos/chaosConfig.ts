@@ -1,0 +1,45 @@
+/**
+ * The run a chaos test shoots at: the shipped tiny base on the shipped tasks, small steps, and
+ * heartbeat timeouts of seconds, so a killed worker's activity is retried elsewhere in seconds
+ * rather than the production minute.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseRunConfig, type RunConfig } from '../../common/config';
+import { projectRoot } from '../../activities/projectPaths';
+
+export interface ChaosRunShape {
+  steps: number;
+  /** Evaluate every N steps (0 = never): puts evaluation child workflows under fire too. */
+  evaluationEvery: number;
+  /** Continue-as-new after this many steps: the run's history chain is under fire too. */
+  stepsPerExecution: number;
+}
+
+/**
+ * The shipped training rows of the levels the tiny base sometimes solves (L1, L2), written into
+ * `dir`: groups with mixed rewards survive dynamic filtering, so every step really trains and a
+ * killed trainer is caught mid-update rather than mid no-op.
+ */
+export function writeChaosTasks(dir: string): string {
+  const rows = readFileSync(join(projectRoot, 'data/tasks/train.jsonl'), 'utf8').split('\n');
+  const path = join(dir, 'train-L1-L2.jsonl');
+  writeFileSync(path, rows.filter((line) => /"level":"L[12]"/.test(line)).join('\n') + '\n');
+  return path;
+}
+
+export function chaosRunConfig(shape: ChaosRunShape, trainRows: string): RunConfig {
+  return parseRunConfig({
+    model: join(projectRoot, 'models/tiny-base'),
+    data: { train: trainRows, validation: join(projectRoot, 'data/tasks/validation.jsonl') },
+    steps: shape.steps,
+    rollout: { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48 },
+    trainer: { device: 'cpu' },
+    sandbox: { timeoutS: 2 },
+    evaluation: { every: shape.evaluationEvery, prompts: 4 },
+    // Activities heartbeat every 1-2 s and the trainer every 5 s: twice that and a margin for a
+    // busy 2-core machine, so only a dead worker misses its heartbeat.
+    timeouts: { activityHeartbeatS: 8, trainerHeartbeatS: 15 },
+    stepsPerExecution: shape.stepsPerExecution,
+  });
+}

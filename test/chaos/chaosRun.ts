@@ -1,0 +1,263 @@
+/**
+ * One chaos run: the fleet up (dev server on a SQLite file + one worker process per role), a
+ * tiny training run started, the seeded fault plan executed against it while it runs, then the
+ * invariants checked and the recoveries read back from the histories.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { taskQueues, type WorkerRole } from '../../common/activityContracts';
+import { artifactKeys } from '../../common/artifactKeys';
+import { freePort } from '../../cli/devServer';
+import { workerRoles } from '../../workers/roles';
+import type { TrainingRunResult } from '../../workflows/trainingRun';
+import { chaosRunConfig, writeChaosTasks } from './chaosConfig';
+import { planFaults, type FaultTarget, type PlannedFault } from './faultPlan';
+import {
+  attributeRecoveries,
+  formatFaultTable,
+  type InjectedFault,
+  type RecoveryReport,
+} from './faultReport';
+import { ChaosFleet } from './fleet';
+import { describeActivity, runningActivities } from './inFlight';
+import { checkInvariants, leftoverTempFiles, type InvariantCheck } from './invariants';
+import { readRunActivityLog } from './recoveries';
+
+export interface ChaosOptions {
+  seed: number;
+  steps: number;
+  /** Worker kills (each role at least once). */
+  kills: number;
+  serverRestarts: number;
+  evaluationEvery: number;
+  stepsPerExecution: number;
+  /** Pause before each fault, drawn from this range (ms). */
+  waitMs: readonly [number, number];
+  /** Time a killed target stays down, drawn from this range (ms). */
+  downMs: readonly [number, number];
+  /** How long a kill waits for its role to be working before it fires anyway. */
+  aimMs: number;
+  /** The run must finish within this; otherwise it counts as hung. */
+  deadlineMs: number;
+  /** Work folder (SQLite file, artifacts, worker logs); default: a new temp folder. */
+  dir?: string;
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  runId: string;
+  seed: number;
+  dir: string;
+  wallMs: number;
+  runMs: number;
+  result: TrainingRunResult | null;
+  error: string | null;
+  faults: InjectedFault[];
+  recoveries: RecoveryReport | null;
+  checks: InvariantCheck[];
+  leftoverTempFiles: number;
+  /** Every check passed and every planned fault was injected. */
+  ok: boolean;
+  table: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const startMs = Date.now();
+  const log = (line: string): void =>
+    (options.log ?? console.log)(`[chaos +${((Date.now() - startMs) / 1000).toFixed(1)}s] ${line}`);
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tirflow-chaos-'));
+  const roles: readonly WorkerRole[] = workerRoles;
+  const plan = planFaults({ ...options, roles });
+  log(
+    `seed ${options.seed}: ${plan.map((f) => `${f.target}@step${f.notBeforeStep}`).join(' → ')} | work dir ${dir}`,
+  );
+
+  const fleet = new ChaosFleet({ dir, port: await freePort(), roles, log });
+  const runId = `chaos-${options.seed}-${Date.now().toString(36)}`;
+  const config = chaosRunConfig(options, writeChaosTasks(dir));
+  const faults: InjectedFault[] = plan.map((f) => ({ ...f, atMs: null, repairedMs: null, inFlight: [] }));
+  let connection: Connection | undefined;
+  let result: TrainingRunResult | null = null;
+  let error: string | null = null;
+  let recoveries: RecoveryReport | null = null;
+  let checks: InvariantCheck[] = [];
+  let runMs = 0;
+  try {
+    await fleet.startServer();
+    await Promise.all(roles.map((role) => fleet.startWorker(role)));
+    // The client's connection reconnects by itself after the server restart.
+    connection = await Connection.connect({ address: fleet.address });
+    const client = new Client({ connection });
+    const runStart = Date.now();
+    await client.workflow.start('trainingRun', {
+      taskQueue: taskQueues.workflows,
+      workflowId: runId,
+      args: [{ runId, config }],
+    });
+    log(`run ${runId} started: ${config.steps} steps`);
+
+    let finished = false;
+    const outcome = awaitResult(client, runId, options.deadlineMs).finally(() => (finished = true));
+    const injector = injectFaults(faults, {
+      fleet,
+      client,
+      runId,
+      aimMs: options.aimMs,
+      finished: () => finished,
+      log,
+    });
+    injector.catch(() => undefined); // awaited after the run's result
+    try {
+      // A target that fails to come back ends the wait at once instead of at the deadline.
+      result = await Promise.race([outcome, injector.then(() => outcome)]);
+      runMs = Date.now() - runStart;
+      log(`run finished: ${result.completedSteps} steps, policy v${result.policy.version}`);
+    } catch (err) {
+      error = (err as Error).message;
+      log(`run did not finish: ${error}`);
+    }
+    await injector;
+
+    recoveries = attributeRecoveries(faults, await readRunActivityLog(client, runId));
+    if (result) checks = checkInvariants({ artifactRoot: fleet.artifactRoot, runId, config, result });
+  } catch (err) {
+    error = error ?? (err as Error).message;
+  } finally {
+    await connection?.close().catch(() => undefined);
+    await fleet.stopAll();
+  }
+
+  const skipped = faults.filter((f) => f.atMs === null);
+  if (result) {
+    checks.push({
+      name: 'every planned fault injected',
+      ok: skipped.length === 0,
+      detail:
+        skipped.length === 0
+          ? `${faults.length} of ${faults.length}`
+          : `the run finished before faults ${skipped.map((f) => f.index).join(', ')}`,
+    });
+  }
+  const ok = error === null && checks.length > 0 && checks.every((c) => c.ok);
+  const table = recoveries ? formatFaultTable(recoveries, startMs) : '(no recoveries read)';
+  return {
+    runId,
+    seed: options.seed,
+    dir,
+    wallMs: Date.now() - startMs,
+    runMs,
+    result,
+    error,
+    faults,
+    recoveries,
+    checks,
+    leftoverTempFiles: result ? leftoverTempFiles(fleet.artifactRoot, runId).length : 0,
+    ok,
+    table,
+  };
+}
+
+/**
+ * The run's result, asked again while the server is away (the long poll fails then); a
+ * workflow that failed or a run past the deadline ends the wait.
+ */
+async function awaitResult(client: Client, runId: string, deadlineMs: number): Promise<TrainingRunResult> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new Error(`the run did not finish within ${deadlineMs / 1000} s (hung?)`);
+    try {
+      return (await Promise.race([
+        client.workflow.getHandle(runId).result(),
+        sleep(remaining).then(() => {
+          throw new Error(`the run did not finish within ${deadlineMs / 1000} s (hung?)`);
+        }),
+      ])) as TrainingRunResult;
+    } catch (err) {
+      if (err instanceof WorkflowFailedError || Date.now() >= deadline) throw err;
+      await sleep(1000); // the server is restarting
+    }
+  }
+}
+
+interface InjectorContext {
+  fleet: ChaosFleet;
+  client: Client;
+  runId: string;
+  aimMs: number;
+  finished: () => boolean;
+  log: (line: string) => void;
+}
+
+/**
+ * Executes the plan in order. A killed target comes back in the background while the next
+ * fault is aimed (so two roles can be down at once), but a fault never hits a target that is
+ * still coming back, and the server restarts only with every worker up. Faults planned after
+ * the run finished keep atMs null.
+ */
+async function injectFaults(faults: InjectedFault[], context: InjectorContext): Promise<void> {
+  const repairs = new Map<FaultTarget, Promise<void>>();
+  try {
+    for (const fault of faults) {
+      await untilStep(fault.notBeforeStep, context);
+      await sleep(fault.waitMs);
+      if (context.finished()) return;
+      const pending =
+        fault.target === 'server'
+          ? [...repairs.values()]
+          : [repairs.get(fault.target), repairs.get('server')];
+      await Promise.all(pending.map((repair) => repair ?? Promise.resolve()));
+      fault.inFlight = await aim(fault, context);
+      if (context.finished()) return;
+      const repair = inject(fault, context);
+      repair.catch(() => undefined); // awaited below; a failed restart fails the chaos run there
+      repairs.set(fault.target, repair);
+    }
+  } finally {
+    await Promise.all(repairs.values());
+  }
+}
+
+/** Waits until the run works on `step` (steps before it are in metrics.jsonl) or finished. */
+async function untilStep(step: number, context: InjectorContext): Promise<void> {
+  const metrics = join(context.fleet.artifactRoot, artifactKeys.metrics(context.runId));
+  const completed = (): number =>
+    existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
+  while (completed() < step - 1 && !context.finished()) await sleep(500);
+}
+
+/** Waits (up to aimMs) until the target role runs an activity; returns what is in flight then. */
+async function aim(fault: PlannedFault, context: InjectorContext): Promise<string[]> {
+  const deadline = Date.now() + context.aimMs;
+  for (;;) {
+    const running = await runningActivities(context.client, context.runId);
+    const hit = running.filter((a) => fault.target === 'server' || a.role === fault.target);
+    if (hit.length > 0 || Date.now() >= deadline || context.finished()) {
+      return hit.map((a) => describeActivity(a, context.runId));
+    }
+    await sleep(250);
+  }
+}
+
+/** Hits the target now; resolves when it is back (after downMs and its start-up). */
+async function inject(fault: InjectedFault, context: InjectorContext): Promise<void> {
+  const { fleet, log } = context;
+  log(
+    `fault ${fault.index}: ${fault.kind} ${fault.target} (in flight: ${fault.inFlight.join('; ') || 'idle'})`,
+  );
+  fault.atMs = Date.now();
+  if (fault.target === 'server') {
+    await fleet.stopServer();
+    await sleep(fault.downMs);
+    await fleet.startServer();
+  } else {
+    await fleet.killWorker(fault.target);
+    await sleep(fault.downMs);
+    await fleet.startWorker(fault.target);
+  }
+  fault.repairedMs = Date.now();
+}
