@@ -1,12 +1,16 @@
 /**
  * Sandbox speed: the warm pool against the naive baseline, in the same run.
- *   pool:     SandboxPool (warm zygotes, a pre-forked runner per execution)
+ *   pool:     SandboxPool (warm zygotes, runners forked ahead, a fresh process per execution)
  *   baseline: one `bwrap ... python -c CODE` per execution, with the same bwrap isolation
  *             (the same mounts, namespaces and interpreter), as a per-call sandbox would do it.
- * For `print(2+2)` and a sympy one-liner: latency (sequential, p50/p99) and throughput
- * (concurrency = pool size), then the pool/baseline ratios.
+ * For `print(2+2)` and a sympy one-liner: latency at concurrency 1 (back to back, p50/p99, and
+ * arriving at an idle pool), throughput with `--concurrency` executions in flight (as the
+ * executeCode activity submits a turn's blocks all at once), the pool's CPU per execution, and
+ * the pool/baseline ratios. The machine's load average is printed with every workload: other
+ * processes slow both paths alike, and the CPU per execution least.
  *
  *   npx tsx bench/sandbox.ts [--trivial N] [--sympy N] [--baseline-trivial N] [--baseline-sympy N]
+ *                            [--pool-size N] [--concurrency N]
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,11 +34,12 @@ const workloads = {
 type Workload = keyof typeof workloads;
 
 interface Measurement {
-  /** Back-to-back sequential executions. */
+  /** Concurrency 1: each execution starts when the one before it has answered. */
   p50Ms: number;
   p99Ms: number;
-  /** Executions arriving at an idle pool (20 ms apart), as a single model's code block does. */
+  /** Concurrency 1, arriving at an idle pool (20 ms apart), as a single model's code block does. */
   idleP50Ms: number;
+  /** With `concurrency` executions in flight. */
   perSecond: number;
 }
 
@@ -136,7 +141,7 @@ async function naiveBaseline(): Promise<Execute> {
 
 function row(name: string, m: Measurement): string {
   const ms = (v: number): string => `${v.toFixed(2).padStart(8)} ms`;
-  return `${name.padEnd(22)} p50 ${ms(m.p50Ms)}   p99 ${ms(m.p99Ms)}   idle p50 ${ms(m.idleP50Ms)}   ${m.perSecond.toFixed(1).padStart(7)} exec/s`;
+  return `${name.padEnd(20)} c=1 p50 ${ms(m.p50Ms)}  p99 ${ms(m.p99Ms)}  idle p50 ${ms(m.idleP50Ms)}  ${m.perSecond.toFixed(1).padStart(7)} exec/s`;
 }
 
 async function main(): Promise<void> {
@@ -146,6 +151,8 @@ async function main(): Promise<void> {
       sympy: { type: 'string', default: '100' },
       'baseline-trivial': { type: 'string', default: '30' },
       'baseline-sympy': { type: 'string', default: '6' },
+      'pool-size': { type: 'string' },
+      concurrency: { type: 'string' },
     },
   });
   const counts = {
@@ -153,7 +160,9 @@ async function main(): Promise<void> {
     baseline: { trivial: Number(values['baseline-trivial']), sympy: Number(values['baseline-sympy']) },
   };
   const cores = availableParallelism();
-  const pool = new SandboxPool({ size: cores });
+  const size = Number(values['pool-size'] ?? cores);
+  const concurrency = Number(values.concurrency ?? 4 * size);
+  const pool = new SandboxPool({ size });
   const poolStart = performance.now();
   await pool.start();
   const load = (): string =>
@@ -161,7 +170,8 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ');
   console.log(
-    `sandbox bench: ${cores} cores, pool of ${cores} warm zygotes (started in ${(performance.now() - poolStart).toFixed(0)} ms), load average ${load()}`,
+    `sandbox bench: ${cores} cores, pool of ${size} warm sandboxes (started in ${(performance.now() - poolStart).toFixed(0)} ms), ` +
+      `throughput at concurrency ${concurrency}, load average ${load()}`,
   );
   const viaPool: Execute = async (code) => {
     const result = await pool.run(code);
@@ -174,20 +184,21 @@ async function main(): Promise<void> {
       const code = workloads[workload];
       await viaPool(code); // warm the path once
       const cpuBefore = poolCpuSeconds(pool.pids());
-      const pooled = await measure(viaPool, code, counts.pool[workload], cores);
+      const loadBefore = load();
+      const pooled = await measure(viaPool, code, counts.pool[workload], concurrency);
       // measure() runs each execution 2x (latency, throughput) plus up to 50 idle ones.
       const executed = 2 * counts.pool[workload] + Math.min(counts.pool[workload], 50);
       const cpuMs = ((poolCpuSeconds(pool.pids()) - cpuBefore) * 1000) / executed;
-      const naive = await measure(baseline, code, counts.baseline[workload], cores);
-      console.log(`\n${workload}: ${code}`);
+      const naive = await measure(baseline, code, counts.baseline[workload], concurrency);
+      console.log(`\n${workload}: ${code}   (load average ${loadBefore} before, ${load()} after)`);
       console.log(row(`pool (n=${counts.pool[workload]})`, pooled));
       console.log(row(`baseline (n=${counts.baseline[workload]})`, naive));
       console.log(
         `pool CPU per execution ${cpuMs.toFixed(2)} ms (all sandbox processes + Node): ` +
-          `${((cores * 1000) / cpuMs).toFixed(0)} exec/s on ${cores} otherwise idle cores`,
+          `${((cores * 1000) / cpuMs).toFixed(0)} exec/s on ${cores} otherwise idle cores at full use`,
       );
       console.log(
-        `ratio baseline/pool    p50 latency ${(naive.p50Ms / pooled.p50Ms).toFixed(1)}x   idle p50 ${(naive.idleP50Ms / pooled.idleP50Ms).toFixed(1)}x   ` +
+        `ratio baseline/pool  c=1 p50 latency ${(naive.p50Ms / pooled.p50Ms).toFixed(1)}x   idle p50 ${(naive.idleP50Ms / pooled.idleP50Ms).toFixed(1)}x   ` +
           `throughput pool/baseline ${(pooled.perSecond / naive.perSecond).toFixed(1)}x`,
       );
     }

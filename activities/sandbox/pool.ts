@@ -69,6 +69,8 @@ interface Task {
 interface Slot {
   zygote: ZygoteProcess | null;
   startFailures: number;
+  /** When its last execution ended: the longest-idle sandbox has finished clearing up after it. */
+  idleSince: number;
 }
 
 export class SandboxPool {
@@ -159,7 +161,7 @@ export class SandboxPool {
       },
     };
     this.stripPaths = hostPathsToStrip(layout);
-    for (let i = 0; i < this.size; i++) this.slots.push({ zygote: null, startFailures: 0 });
+    for (let i = 0; i < this.size; i++) this.slots.push({ zygote: null, startFailures: 0, idleSince: 0 });
     try {
       await Promise.all(this.slots.map((slot) => this.startSlot(slot, true)));
     } catch (err) {
@@ -206,13 +208,21 @@ export class SandboxPool {
   }
 
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      const zygote = slot.zygote;
-      if (!zygote || !zygote.usable || zygote.busy) continue;
+    while (this.queue.length > 0) {
+      // The longest-idle sandbox, not the first: the one that just answered is still killing
+      // its runner and clearing up, and would make the next execution wait for that.
+      let slot: Slot | undefined;
+      for (const candidate of this.slots) {
+        const zygote = candidate.zygote;
+        if (!zygote || !zygote.usable || zygote.busy) continue;
+        if (!slot || candidate.idleSince < slot.idleSince) slot = candidate;
+      }
+      if (!slot) return;
       const task = this.queue.shift()!;
       if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
-      void zygote.execute(task.code, task.limits, this.options.graceMs ?? 5000).then((result) => {
+      const chosen = slot;
+      void chosen.zygote!.execute(task.code, task.limits, this.options.graceMs ?? 5000).then((result) => {
+        chosen.idleSince = performance.now();
         task.resolve(this.withoutHostPaths(result));
         this.dispatch();
       });

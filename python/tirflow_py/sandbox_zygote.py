@@ -99,11 +99,13 @@ def read_to_end(fd):
 def runner_main(config, request_fd, stdout_fd, stderr_fd, status_fd):
     # Before the request (a spare): everything that does not depend on the code.
     devnull = os.open("/dev/null", os.O_RDONLY)
-    # Out of the way first: a source may sit on a target number (the zygote's fds vary).
-    sources = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (devnull, stdout_fd, stderr_fd, status_fd, request_fd)]
-    # 0: stdin is closed to the code (reads see end of file); 1, 2: output; 3: status; 4: request.
-    for target, fd in enumerate(sources):
-        os.dup2(fd, target)
+    # In the order of the numbers they get: 0 stdin (closed to the code: reads see end of
+    # file), 1 and 2 the output, 3 the status line, 4 the request.
+    fds = (devnull, stdout_fd, stderr_fd, status_fd, request_fd)
+    # Copied above 4 first: one of them may already sit on another's number.
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]
+    for number, fd in enumerate(moved):
+        os.dup2(fd, number)
     os.closerange(5, 1 << 16)  # no pipe or socket of the zygote's stays reachable
     set_process_name("tirflow-spare")
     os.setsid()
@@ -265,7 +267,8 @@ class Supervisor:
     def serve(self):
         while not self.spares:
             self.receive()
-        write_all(self.proto_out, json.dumps({"ready": True, "python": sys.version.split()[0]}).encode() + b"\n")
+        hello = {"ready": True, "python": sys.version.split()[0]}
+        write_all(self.proto_out, json.dumps(hello).encode() + b"\n")
         while True:
             frame = self.read_request()
             if frame is None:
