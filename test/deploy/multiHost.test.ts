@@ -6,18 +6,19 @@
  * history shows each kind of activity done by the process on its role's host.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { ResultPromise } from 'execa';
 import { requireVenvTool, temporalBinary } from '../../activities/projectPaths';
-import { taskQueues, type WorkerRole } from '../../common/activityContracts';
+import type { WorkerRole } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
-import { fixtureModel } from '../generation/fixtureModel';
+import type { ExecutionResult } from '../../common/trajectory';
 import { tirflowBin } from '../support/cli';
 import { uniqueName } from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
+import { codeWritingModel } from './codeWritingModel';
 import { createHostNetwork, netnsOf, runOnHost, type HostNetwork, type NetHost } from './netHosts';
 
 const roles: readonly WorkerRole[] = ['rollout', 'sandbox', 'reward', 'trainer'];
@@ -55,8 +56,10 @@ async function stopProcess(name: string, child: ResultPromise): Promise<void> {
 }
 
 after(async () => {
-  // Workers first (they hand their tasks back to Temporal), then Temporal, then the network.
-  for (const [name, child] of [...running].filter(([n]) => n !== 'temporal')) await stopProcess(name, child);
+  // Workers and the operator first (they hand their tasks back to Temporal), then Temporal,
+  // then the network.
+  const others = [...running].filter(([name]) => name !== 'temporal');
+  await Promise.all(others.map(([name, child]) => stopProcess(name, child)));
   const temporal = running.get('temporal');
   if (temporal) await stopProcess('temporal', temporal);
   await network?.remove();
@@ -156,7 +159,11 @@ test(
 
     const artifactRoot = mkdtempSync(join(tmpdir(), 'tirflow-multihost-'));
     const configFile = join(artifactRoot, 'run.json');
-    writeFileSync(configFile, JSON.stringify(tinyRunConfig((await fixtureModel()).hfDir)));
+    // A model that writes and runs code in every rollout, so the sandbox host has work too.
+    const config = tinyRunConfig(await codeWritingModel(), {
+      rollout: { promptsPerStep: 2, samplesPerPrompt: 2, shards: 2, maxResponseTokens: 64 },
+    });
+    writeFileSync(configFile, JSON.stringify(config));
 
     for (const role of roles) {
       const args = [
@@ -184,19 +191,18 @@ test(
     workerDied.catch(() => undefined);
 
     const runId = uniqueName('multihost');
-    const train = await Promise.race([
-      runOnHost(operator, process.execPath, [
-        tirflowBin,
-        'train',
-        '-c',
-        configFile,
-        '--run-id',
-        runId,
-        '--address',
-        address,
-      ]),
-      workerDied,
+    const training = runOnHost(operator, process.execPath, [
+      tirflowBin,
+      'train',
+      '-c',
+      configFile,
+      '--run-id',
+      runId,
+      '--address',
+      address,
     ]);
+    running.set('operator', training);
+    const train = await Promise.race([training, workerDied]);
     assert.equal(train.exitCode, 0, `tirflow train:\n${tail(train.all)}`);
     assert.match(String(train.stdout), /completed after 2 steps \(policy v2\)/);
 
@@ -205,6 +211,14 @@ test(
     assert.equal(lines(artifactKeys.metrics(runId)).length, 2, 'the reward host recorded both steps');
     const trainerLog = join(artifactKeys.runRoot(runId), 'checkpoints', 'trainer-steps.log');
     assert.equal(lines(trainerLog).length, 2, 'the trainer host trained each step once');
+    const runRoot = artifactKeys.runRoot(runId);
+    const executions = readdirSync(join(artifactRoot, runRoot), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.executed.jsonl'))
+      .flatMap((file) => lines(join(runRoot, file)).map((line) => JSON.parse(line) as ExecutionResult));
+    assert.ok(executions.length > 0, 'the sandbox host executed code');
+    for (const execution of executions) {
+      assert.deepEqual([execution.status, execution.stdout.trim()], ['ok', '42'], 'print(6*7) ran');
+    }
 
     // Each activity ran in the process on its role's host, reached over the private network.
     const netnsOfRole = new Map<number, WorkerRole>();
@@ -222,7 +236,7 @@ test(
     const events = [parent, ...(await Promise.all(shardIds.map((id) => history(operator, address, id))))];
     const started = events.flatMap(startedActivities);
     const seen = new Set(started.map(([type]) => type));
-    for (const type of ['prepareRun', 'generate', 'score', 'recordStep', 'updatePolicy']) {
+    for (const type of ['prepareRun', 'generate', 'executeCode', 'score', 'recordStep', 'updatePolicy']) {
       assert.ok(seen.has(type), `${type} ran`);
     }
     for (const [type, identity] of started) {
@@ -243,25 +257,5 @@ test(
       const pid = pidOf(event.workflowTaskStartedEventAttributes!.identity);
       assert.equal(await netnsOf(pid), hosts.rollout!.netns);
     }
-    // The sandbox host polls its queue over the network even when no response wrote code.
-    const described = JSON.parse(
-      await temporalCli(operator, [
-        'task-queue',
-        'describe',
-        '--task-queue',
-        taskQueues.sandbox,
-        '--task-queue-type',
-        'activity',
-        '--address',
-        address,
-        '-o',
-        'json',
-      ]),
-    ) as unknown;
-    const pollerPids = [...JSON.stringify(described).matchAll(/"identity":"(\d+)@/g)].map((m) =>
-      Number(m[1]),
-    );
-    assert.ok(pollerPids.length > 0, `no poller on ${taskQueues.sandbox}: ${JSON.stringify(described)}`);
-    for (const pid of pollerPids) assert.equal(await netnsOf(pid), hosts.sandbox!.netns);
   },
 );
