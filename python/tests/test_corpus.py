@@ -9,7 +9,7 @@ from tirflow_py.corpus import (
     numbers_key,
     run_snippet,
 )
-from tirflow_py.corpus_template import ASSISTANT_START, TOOL_INVITATION, ZERORL_PREAMBLE
+from tirflow_py.corpus_template import ASSISTANT_START
 
 CODE_CELL = re.compile(r"```python\n(.*?)\n```\n```output\n(.*?)\n```", re.S)
 DOCS = generate_corpus(600, seed=11)
@@ -29,15 +29,6 @@ def test_think_documents_never_contain_code():
         response = doc.text.split(ASSISTANT_START, 1)[1]
         assert "```" not in response, doc.text
         assert response.count("<answer>") == 1 and "\\boxed{" in response.split("<answer>")[1]
-
-
-def test_only_tutorials_invite_python_and_think_documents_use_the_zerorl_preamble():
-    # The ZeroTIR prompt's tool sentence is seen in pretraining only next to code, never in
-    # the think template: tool use under that template has to emerge from RL.
-    invited = [d for d in DOCS if TOOL_INVITATION in d.text]
-    assert invited and all(d.kind == "tutorial" for d in invited)
-    with_preamble = [d for d in DOCS if d.kind == "think" and "A conversation" in d.text]
-    assert with_preamble and all(d.text.startswith(ZERORL_PREAMBLE) for d in with_preamble)
 
 
 def test_code_documents_never_use_the_rl_template():

@@ -1,12 +1,11 @@
 """Pretraining corpus for the tiny base model: three document kinds, never mixed.
 
-- think: a problem in the think template (ZeroRL's preamble, or none) with a text-only worked answer
+- think: a problem in the ZeroTIR template with a text-only worked answer
   (`<think> ... </think> <answer> \\boxed{...} </answer>`): correct on easy levels, a plausible
   attempt on hard ones. Never code: tool use in the RL template must emerge from RL.
 - snippet: a Python program followed by its real output, produced by running it here.
-- tutorial: web-style prose (or a plain chat transcript, sometimes opened by the tool invitation
-  the ZeroTIR prompt also carries) with a question, a code cell and its real output. Never in
-  the <think>/<answer> template.
+- tutorial: web-style prose (or a plain chat transcript) with a question in other words than the
+  task rows, a code cell and its real output. Never in the <think>/<answer> template.
 
 No document uses a problem of the shipped task splits (compared by the problem's numbers).
 Command line: python -m tirflow_py.corpus --docs 20 [--seed N] [--out FILE.jsonl]
@@ -26,24 +25,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
-from .corpus_template import TOOL_INVITATION, ZEROTIR_PREAMBLE, render_prompt
+from .corpus_template import ZEROTIR_PREAMBLE, render_prompt
 
 TASKS_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
 DOC_KINDS = ("think", "snippet", "tutorial")
 # Share of each kind. Tutorials are what later makes a ```python block possible, but rare, under
-# the RL template; the model card measures the resulting spontaneous code rate. (At 0.2 tutorials,
-# half as often in chat form and never in the task rows' wording, the rate was 0 in 200 samples.)
-DEFAULT_MIX = {"think": 0.45, "snippet": 0.2, "tutorial": 0.35}
-# Share of tutorials written as a plain chat transcript, and of tutorials that phrase their (never
-# a task split's) problem the way task rows do: how close web text comes to the RL prompt.
-TRANSCRIPT_SHARE = 0.5
-TASK_WORDING_SHARE = 0.5
-# Share of chat transcripts opened by the tool invitation ("... may write Python code ...").
-INVITED_SHARE = 0.5
-# Think documents sometimes announce their (mental) arithmetic in words that start as the
-# tutorials' bridges do, so "Python" is one plausible next word, not an impossible one.
-THINK_BRIDGES = ("Let us compute it in our head.", "We can do the arithmetic by hand.", "A short calculation does it.")
-THINK_BRIDGE_SHARE = 0.5
+# the RL template; the model card measures the resulting spontaneous code rate.
+DEFAULT_MIX = {"think": 0.5, "snippet": 0.3, "tutorial": 0.2}
 EASY_LEVELS = ("L1", "L2")
 
 
@@ -229,9 +217,7 @@ def think_document(rng: random.Random, item: Item) -> str:
         said = format_boxed(value).replace("\\frac{", "(").replace("}{", ")/(").replace("}", ")") if value.denominator != 1 else str(value)
         steps = f"{item.need} is {said}. "
     boxed = format_boxed(value)
-    prompt = render_prompt(item.task_text, preamble=rng.random() < 0.35, tool=False)
-    if rng.random() < THINK_BRIDGE_SHARE:
-        steps = f"{rng.choice(THINK_BRIDGES)} {steps}"
+    prompt = render_prompt(item.task_text, preamble=rng.random() < 0.35)
     return f"{prompt} We need {item.need}. {steps}So the answer is {boxed}. </think> <answer> \\boxed{{{boxed}}} </answer>"
 
 
@@ -241,13 +227,11 @@ TUTORIAL_BRIDGES = ("Let us compute it with Python.", "A short Python program do
 def tutorial_document(rng: random.Random, item: Item) -> str:
     output = run_snippet(item.code)
     bridge, cell = rng.choice(TUTORIAL_BRIDGES), _fence(item.code, output)
-    question = item.task_text if rng.random() < TASK_WORDING_SHARE else item.question
-    if rng.random() < TRANSCRIPT_SHARE:
+    if rng.random() < 0.25:
         # A chat transcript, as web text has them: a dialogue, but not the <think>/<answer> template.
-        invitation = f"A conversation between User and Assistant. {TOOL_INVITATION}\n" if rng.random() < INVITED_SHARE else ""
-        return f"{invitation}User: {question}\nAssistant: We need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
+        return f"User: {item.question}\nAssistant: We need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
     heading = rng.choice(("Question", "Example", "Exercise"))
-    return f"{heading}: {question}\nWe need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
+    return f"{heading}: {item.question}\nWe need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
 
 
 def snippet_document(rng: random.Random, item: Item) -> str:

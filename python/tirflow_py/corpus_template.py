@@ -22,11 +22,6 @@ _INSTRUCTION = (
     "And your final answer will be extracted automatically by the \\boxed{} tag.\nThis is the problem:\n"
 )
 ZEROTIR_PREAMBLE = f"{_PREAMBLE}{_TOOL_SENTENCE} {_INSTRUCTION}"
-# The ZeroRL ('noTool') prompt's preamble: the one think documents use. Only tutorials ever say
-# that the Assistant may write Python, so the tool prompt RL uses is a mix of both, as for a real
-# base model, which has seen tool instructions with code and the think template without.
-ZERORL_PREAMBLE = f"{_PREAMBLE} {_INSTRUCTION}"
-TOOL_INVITATION = _TOOL_SENTENCE.strip()
 
 # Where the policy's generation starts; everything before it is the prompt.
 ASSISTANT_START = "Assistant: <think>"
@@ -37,12 +32,11 @@ CODE_CLOSE = "```"
 EOS_TOKEN = "<|endoftext|>"
 
 
-def render_prompt(problem: str, preamble: bool = True, tool: bool = True) -> str:
-    """The prompt a rollout continues from: ZeroTIR's (tool) or ZeroRL's. Without the preamble (the
-    shorter form some pretraining documents use) it is just `User: {problem}` and
-    `Assistant: <think>` on two lines."""
+def render_prompt(problem: str, preamble: bool = True) -> str:
+    """The ZeroTIR prompt a rollout continues from. Without the preamble (the shorter form some
+    pretraining documents use) it is just `User: {problem}` and `Assistant: <think>` on two lines."""
     if preamble:
-        return f"{ZEROTIR_PREAMBLE if tool else ZERORL_PREAMBLE}{problem}\n{ASSISTANT_START}"
+        return f"{ZEROTIR_PREAMBLE}{problem}\n{ASSISTANT_START}"
     return f"User: {problem}\n{ASSISTANT_START}"
 
 
