@@ -325,6 +325,13 @@ class Supervisor:
         return frame
 
     def fill(self):
+        # While waiting for a request, keep up with the zygote: a spare that died idle is
+        # replaced now, not when the next request finds it dead.
+        while True:
+            readable, _, _ = select.select([self.proto_in, self.channel], [], [])
+            if self.proto_in in readable:
+                break
+            self.receive()
         chunk = os.read(self.proto_in, READ_CHUNK)
         self.pending += chunk
         return bool(chunk)

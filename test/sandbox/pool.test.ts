@@ -30,6 +30,15 @@ function descendants(roots: number[]): number[] {
   return [...found];
 }
 
+/** The process's name (the sandbox names its own processes by role), '' once it is gone. */
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -91,6 +100,25 @@ describe('sandbox pool', () => {
     assert.ok(after.every((r) => r.status === 'ok' && r.stdout === 'fine\n'));
     process.kill(other, 'SIGKILL'); // ends the second sleeper early
     assert.equal((await Promise.all(sleepers))[1]!.status, 'killed');
+  });
+
+  void it('replaces spare runners that die before their execution, without restarting the sandbox', async () => {
+    await eventually(() => pool.pids().length === 2, 'both sandboxes up'); // one restarted just now
+    const sandboxes = pool.pids();
+    const spares = (): number[] => descendants(sandboxes).filter((pid) => comm(pid) === 'tirflow-spare');
+    await eventually(() => spares().length === 2 * sandboxes.length, 'two spare runners in each sandbox');
+    const killed = spares();
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    await eventually(
+      () => spares().length === killed.length && spares().every((pid) => !killed.includes(pid)),
+      'replacement spares',
+    );
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.run(`print(${i})`)));
+    assert.deepEqual(
+      results.map((r) => [r.status, r.stdout]),
+      Array.from({ length: 6 }, (_, i) => ['ok', `${i}\n`]),
+    );
+    assert.deepEqual(pool.pids(), sandboxes);
   });
 
   void it('leaves no process behind when closed', async () => {
