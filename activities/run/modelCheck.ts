@@ -114,6 +114,9 @@ export async function checkWeights(modelDir: string): Promise<void> {
   const safetensors = join(modelDir, 'model.safetensors');
   if (existsSync(safetensors)) return checkSafetensors(safetensors);
   const bin = join(modelDir, 'pytorch_model.bin');
+  if (!existsSync(bin)) {
+    throw incomplete(`model folder ${modelDir} has no weights (model.safetensors or pytorch_model.bin)`);
+  }
   const magic = Buffer.alloc(4);
   const handle = await open(bin, 'r');
   try {

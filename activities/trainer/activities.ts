@@ -15,6 +15,7 @@ import type {
 import { artifactKeys } from '../../common/artifactKeys';
 import type { PolicyRef } from '../../common/policy';
 import { modelPath, type ArtifactStore } from '../artifactStore';
+import { checkWeights } from '../run/modelCheck';
 import { TrainerProcessError, type TrainerProcess, type TrainerProgress } from './trainerProcess';
 
 export interface TrainerActivityDeps {
@@ -135,6 +136,9 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
     if (policy.onnxDir !== null) return policy;
     const onnxKey = `${artifactKeys.checkpoint(runId, policy.version)}/onnx`;
     if (!(await store.exists(onnxKey))) {
+      // A broken weights file makes torch raise what looks like a transient error: say so once,
+      // non-retryably, instead of retrying the export for an hour (`tirflow eval --policy DIR`).
+      await checkWeights(modelPath(store, policy.hfDir));
       await withHeartbeat(heartbeatMs, { runId, version: policy.version, phase: 'export' }, (onProgress) =>
         trainer.request(
           'export_onnx',

@@ -10,6 +10,7 @@
  *   missing model dir, broken weights,     prepareRun, before step 1,   'model and dataset errors …'
  *   dataset empty line / missing field /   non-retryable, 1 attempt
  *   huge problem / prompt over context
+ *   policy folder with broken weights      exportPolicy, non-retryable  '`tirflow eval` of …'
  *   broken model.onnx                      onnx engine load             'a broken model.onnx …'
  *   tool budget 0                          valid: a ZeroRL-like run     'tool budget 0 …'
  */
@@ -168,6 +169,33 @@ void describe('model and dataset errors fail the run in prepareRun, once, with e
       { model },
       /model\.safetensors is not a valid safetensors file: .*truncated/,
     );
+  });
+
+  void it('`tirflow eval` of a policy folder with truncated weights', async () => {
+    const policy = join(dir, 'truncated-policy');
+    cpSync(harness().model, policy, { recursive: true });
+    const weights = join(policy, 'model.safetensors');
+    truncateSync(weights, statSync(weights).size - 1000);
+    const result = await runTirflow([
+      'eval',
+      '--policy',
+      policy,
+      '-c',
+      runConfig('eval.json'),
+      '--address',
+      harness().temporal.address,
+      '--artifacts',
+      harness().worker.artifactRoot,
+    ]);
+    assertBadInput(result, /evaluation failed: .*model\.safetensors is not a valid safetensors file/);
+    // The evaluation's config was stored by prepareRun (whole); no export was started.
+    const evaluationId = /as (eval-\S+) \.\.\./.exec(String(result.stdout))?.[1];
+    assert.ok(evaluationId, String(result.stdout));
+    const root = harness().worker.artifactRoot;
+    assert.deepEqual(Object.keys(await snapshotTree(join(root, artifactKeys.runRoot(evaluationId)))), [
+      'config.json',
+    ]);
+    assert.deepEqual(await tempEntries(root), []);
   });
 
   void it('model dir whose weights are a Git LFS pointer', async () => {
