@@ -30,6 +30,7 @@ const roleOfActivity: Record<string, WorkerRole> = {
   score: 'reward',
   recordStep: 'reward',
   updatePolicy: 'trainer',
+  exportPolicy: 'trainer',
 };
 
 let network: HostNetwork | undefined;
@@ -236,7 +237,7 @@ test(
     const events = [parent, ...(await Promise.all(shardIds.map((id) => history(operator, address, id))))];
     const started = events.flatMap(startedActivities);
     const seen = new Set(started.map(([type]) => type));
-    for (const type of ['prepareRun', 'generate', 'executeCode', 'score', 'recordStep', 'updatePolicy']) {
+    for (const type of Object.keys(roleOfActivity)) {
       assert.ok(seen.has(type), `${type} ran`);
     }
     for (const [type, identity] of started) {
