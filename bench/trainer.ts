@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/trainer.ts [--model DIR] [--device cpu|cuda] [--prompts 8] [--samples 4]
  *                            [--prompt-len 64] [--response-len 192] [--micro-batch 8] [--steps 3]
- *                            [--algorithm grpo] [--peak-tflops N]
+ *                            [--algorithm grpo] [--peak-tflops N] [--processes N]
  *
  * Without --model it builds the tiny random Qwen2 fixture. The first step is a warm-up and is
  * not counted. tokens/s counts every (prompt + response) token that went through forward and
@@ -12,6 +12,11 @@
  * the wall column adds the checkpoint. MFU (with --peak-tflops, default 989 = H100 dense bf16
  * on cuda) uses 6 * parameters FLOPs per trained token: it ignores attention and the
  * old-logprob forward, so it understates the hardware's real work.
+ *
+ * --processes N (N > 1) measures the same batch twice in one run, with one process and with N
+ * torchrun ranks (trainer.processesPerNode; FSDP2, one GPU each on cuda, gloo on cpu), and prints
+ * the ratio. Both get the same CPU threads in all (OMP_NUM_THREADS: N for the one process, 1 per
+ * rank), so on a CPU the ratio measures the sharding's overhead on shared cores, not a speed-up.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +38,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '3' },
     algorithm: { type: 'string', default: 'grpo' },
     'peak-tflops': { type: 'string' },
+    processes: { type: 'string', default: '1' },
   },
 });
 const int = (name: keyof typeof values): number => Number.parseInt(String(values[name]), 10);
@@ -44,16 +50,65 @@ const steps = int('steps');
 const device = values.device as 'cpu' | 'cuda';
 const peakTflops = values['peak-tflops'] ? Number(values['peak-tflops']) : device === 'cuda' ? 989 : null;
 
+const processes = int('processes');
+
+/** Mean training tokens/s over `steps` updates (after a warm-up) with this many trainer ranks. */
+async function measure(dir: string, model: string, scored: string, ranks: number): Promise<number> {
+  // Compared runs get the same CPU threads in all; a lone run keeps torch's default.
+  const threads = processes === 1 ? null : ranks > 1 ? 1 : processes;
+  const trainer = new TrainerProcess({
+    log: () => undefined,
+    processesPerNode: ranks,
+    env: threads === null ? {} : { OMP_NUM_THREADS: String(threads) },
+  });
+  const who =
+    (ranks > 1 ? `${ranks} processes (torchrun)` : '1 process') +
+    (threads === null ? '' : ` x ${threads} CPU thread${threads > 1 ? 's' : ''}`);
+  try {
+    const loaded = await trainer.request('load', { path: model, device });
+    const parameters = Number(loaded.parameters);
+    console.log(
+      `trainer bench: ${String(values.algorithm)} on ${device}, ${who}, ` +
+        `${parameters.toLocaleString()} parameters, batch ${prompts} prompts x ${samples} samples = ` +
+        `${prompts * samples} sequences of ${promptLen}+${responseLen} tokens, micro-batch ${int('micro-batch')}`,
+    );
+    const rates: number[] = [];
+    for (let step = 1; step <= steps + 1; step++) {
+      const started = performance.now();
+      const result = await trainer.request('train_step', {
+        step,
+        scored_paths: [scored],
+        checkpoint_dir: join(dir, `checkpoints-${ranks}`, `step-${step}`),
+        hyper: { algorithm: values.algorithm, lr: 1e-5, micro_batch_size: int('micro-batch'), device },
+      });
+      const wall = (performance.now() - started) / 1000;
+      const rate = Number(result.tokens_per_s);
+      const warmup = step === 1;
+      if (!warmup) rates.push(rate);
+      console.log(
+        `step ${step}${warmup ? ' (warm-up)' : ''}: ${rate.toFixed(0)} tokens/s, ${String(result.trained_tokens)} tokens, ` +
+          `update ${Number(result.update_seconds).toFixed(2)} s, wall with checkpoint ${wall.toFixed(2)} s, loss ${Number(result.loss).toFixed(4)}`,
+      );
+    }
+    const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
+    const mfu =
+      peakTflops === null
+        ? ''
+        : `, MFU ${((100 * 6 * parameters * mean) / (ranks * peakTflops * 1e12)).toFixed(2)}% of ${ranks} x ${peakTflops} TFLOPS`;
+    console.log(`mean over ${rates.length} steps: ${mean.toFixed(0)} training tokens/s${mfu}`);
+    return mean;
+  } finally {
+    await trainer.close();
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'tirflow-bench-trainer-'));
-const trainer = new TrainerProcess({ log: () => undefined });
 try {
   let model = values.model;
   if (model === undefined) {
     model = join(dir, 'model');
     await execa(venvPython, ['-m', 'tirflow_py.fixtures', model], { cwd: pythonProjectDir });
   }
-  const loaded = await trainer.request('load', { path: model, device });
-  const parameters = Number(loaded.parameters);
 
   // A deterministic synthetic batch: half of each group rewarded, a tool-output span masked.
   let seed = 1;
@@ -77,36 +132,14 @@ try {
   const scored = join(dir, 'scored.jsonl');
   writeFileSync(scored, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
-  console.log(
-    `trainer bench: ${String(values.algorithm)} on ${device}, ${parameters.toLocaleString()} parameters, ` +
-      `batch ${prompts} prompts x ${samples} samples = ${prompts * samples} sequences of ${promptLen}+${responseLen} tokens, ` +
-      `micro-batch ${int('micro-batch')}`,
-  );
-  const rates: number[] = [];
-  for (let step = 1; step <= steps + 1; step++) {
-    const started = performance.now();
-    const result = await trainer.request('train_step', {
-      step,
-      scored_paths: [scored],
-      checkpoint_dir: join(dir, 'checkpoints', `step-${step}`),
-      hyper: { algorithm: values.algorithm, lr: 1e-5, micro_batch_size: int('micro-batch'), device },
-    });
-    const wall = (performance.now() - started) / 1000;
-    const rate = Number(result.tokens_per_s);
-    const warmup = step === 1;
-    if (!warmup) rates.push(rate);
+  const single = await measure(dir, model, scored, 1);
+  if (processes > 1) {
+    const sharded = await measure(dir, model, scored, processes);
     console.log(
-      `step ${step}${warmup ? ' (warm-up)' : ''}: ${rate.toFixed(0)} tokens/s, ${String(result.trained_tokens)} tokens, ` +
-        `update ${Number(result.update_seconds).toFixed(2)} s, wall with checkpoint ${wall.toFixed(2)} s, loss ${Number(result.loss).toFixed(4)}`,
+      `${processes} torchrun ranks / 1 process: ${(sharded / single).toFixed(2)}x training tokens/s ` +
+        `(${sharded.toFixed(0)} vs ${single.toFixed(0)}, same batch, same run)`,
     );
   }
-  const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
-  const mfu =
-    peakTflops === null
-      ? ''
-      : `, MFU ${((100 * 6 * parameters * mean) / (peakTflops * 1e12)).toFixed(2)}% of ${peakTflops} TFLOPS`;
-  console.log(`mean over ${rates.length} steps: ${mean.toFixed(0)} training tokens/s${mfu}`);
 } finally {
-  await trainer.close();
   rmSync(dir, { recursive: true, force: true });
 }
