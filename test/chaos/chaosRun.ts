@@ -166,21 +166,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
  * workflow that failed or a run past the deadline ends the wait.
  */
 async function awaitResult(client: Client, runId: string, deadlineMs: number): Promise<TrainingRunResult> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new Error(`the run did not finish within ${deadlineMs / 1000} s (hung?)`);
-    try {
-      return (await Promise.race([
-        client.workflow.getHandle(runId).result(),
-        sleep(remaining).then(() => {
-          throw new Error(`the run did not finish within ${deadlineMs / 1000} s (hung?)`);
-        }),
-      ])) as TrainingRunResult;
-    } catch (err) {
-      if (err instanceof WorkflowFailedError || Date.now() >= deadline) throw err;
-      await sleep(1000); // the server is restarting
+  const hung = new Error(`the run did not finish within ${deadlineMs / 1000} s (hung?)`);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(hung), deadlineMs);
+  });
+  try {
+    for (;;) {
+      try {
+        return (await Promise.race([
+          client.workflow.getHandle(runId).result(),
+          deadline,
+        ])) as TrainingRunResult;
+      } catch (err) {
+        if (err === hung || err instanceof WorkflowFailedError) throw err;
+        await Promise.race([sleep(1000), deadline]); // the server is restarting
+      }
     }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
