@@ -32,6 +32,7 @@ import type { GenerationEngine } from './engine';
 import { loadModelTokenizer, type ModelTokenizer } from './modelFolder';
 import { OnnxEngine } from './onnxEngine';
 import { OpenAIEngine } from './openaiEngine';
+import { PolicyLoads } from './policyLoads';
 import { reloadWeights } from './weightReload';
 
 export interface GenerationDeps {
@@ -71,7 +72,7 @@ function summarize(key: string, trajectories: Trajectory[], previous: Trajectory
 }
 
 /** Per-process memo of the policy version each server was last told to load. */
-const loadedPolicy = new Map<string, number>();
+const policyLoads = new PolicyLoads();
 
 export function createEngine(
   config: EngineConfig,
@@ -102,15 +103,14 @@ export function createGenerationActivities(deps: GenerationDeps) {
   async function syncPolicyWeights(input: { engine: EngineConfig; policy: PolicyRef }): Promise<boolean> {
     const { engine, policy } = input;
     if (engine.kind !== 'openai' || engine.weightReload === 'none') return false;
-    if (loadedPolicy.get(engine.baseUrl) === policy.version) return false;
-    await reloadWeights(
-      engine.weightReload,
-      engine.baseUrl,
-      modelPath(deps.store, policy.hfDir),
-      engine.requestTimeoutS,
+    return policyLoads.ensure(engine.baseUrl, policy.version, () =>
+      reloadWeights(
+        engine.weightReload,
+        engine.baseUrl,
+        modelPath(deps.store, policy.hfDir),
+        engine.requestTimeoutS,
+      ),
     );
-    loadedPolicy.set(engine.baseUrl, policy.version);
-    return true;
   }
 
   async function startingTrajectories(
