@@ -19,8 +19,10 @@ Three kinds of process, so that no execution can see another's state:
   SysV IPC objects, then tops up its spare runners.
 - runner (one per execution): forked ahead of the requests (`spareRunners` of them wait at a
   time), so fork, interpreter set-up and the first copy-on-write faults are off the latency
-  path. A spare is trusted code blocked on its request pipe and keeps the zygote's uid while
-  it waits, so the execution running meanwhile (unprivileged) cannot signal or trace it. On
+  path. A spare is trusted code blocked on its request pipe. In a privileged sandbox it keeps
+  the zygote's uid (root) while it waits, so the execution running meanwhile, unprivileged,
+  cannot signal, trace or read it; in an unprivileged one everything shares the host user's
+  uid, as the zygote itself does, and clearing up resumes any spare the code stopped. On
   its request it drops to the unprivileged sandbox uid, applies rlimits, runs the code as
   __main__ in fresh globals, reports "<exit code> <kind>" and exits. Builtins, modules and
   globals it changes die with it.
