@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { stateDir } from '../activities/projectPaths';
+import { CliError, exitCodes } from './exitCodes';
 
 export interface ClusterOptions {
   address: string;
@@ -35,33 +36,44 @@ export const defaultArtifactRoot = (): string =>
  * cluster or Temporal Cloud, to a command. Environment names follow the Temporal CLI's.
  */
 export function withClusterOptions(command: Command): Command {
-  return command
-    .option(
-      '--address <host:port>',
-      'Temporal frontend (env TEMPORAL_ADDRESS)',
-      process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    )
-    .option(
-      '--namespace <name>',
-      'Temporal namespace (env TEMPORAL_NAMESPACE)',
-      process.env.TEMPORAL_NAMESPACE ?? 'default',
-    )
-    .option('--artifacts <dir>', 'artifact store root (env TIRFLOW_ARTIFACTS)', defaultArtifactRoot())
-    .addOption(new Option('--tls', 'connect with TLS, trusting the system CAs').env('TEMPORAL_TLS'))
-    .addOption(new Option('--tls-cert <file>', 'mTLS client certificate, PEM').env('TEMPORAL_TLS_CERT'))
-    .addOption(new Option('--tls-key <file>', 'mTLS client private key, PEM').env('TEMPORAL_TLS_KEY'))
-    .addOption(new Option('--tls-ca <file>', "CA of the server's certificate, PEM").env('TEMPORAL_TLS_CA'))
-    .addOption(
-      new Option('--tls-server-name <name>', 'server name to verify (SNI)').env('TEMPORAL_TLS_SERVER_NAME'),
-    )
-    .addOption(new Option('--api-key <key>', 'Temporal Cloud API key').env('TEMPORAL_API_KEY'));
+  return (
+    command
+      .option(
+        '--address <host:port>',
+        'Temporal frontend (env TEMPORAL_ADDRESS)',
+        process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      )
+      .option(
+        '--namespace <name>',
+        'Temporal namespace (env TEMPORAL_NAMESPACE)',
+        process.env.TEMPORAL_NAMESPACE ?? 'default',
+      )
+      .option('--artifacts <dir>', 'artifact store root (env TIRFLOW_ARTIFACTS)', defaultArtifactRoot())
+      // TEMPORAL_TLS is read in connectionSecurity: commander would take TEMPORAL_TLS=false as "on".
+      .addOption(new Option('--tls', 'connect with TLS, trusting the system CAs (env TEMPORAL_TLS=true)'))
+      .addOption(new Option('--tls-cert <file>', 'mTLS client certificate, PEM').env('TEMPORAL_TLS_CERT'))
+      .addOption(new Option('--tls-key <file>', 'mTLS client private key, PEM').env('TEMPORAL_TLS_KEY'))
+      .addOption(new Option('--tls-ca <file>', "CA of the server's certificate, PEM").env('TEMPORAL_TLS_CA'))
+      .addOption(
+        new Option('--tls-server-name <name>', 'server name to verify (SNI)').env('TEMPORAL_TLS_SERVER_NAME'),
+      )
+      .addOption(new Option('--api-key <key>', 'Temporal Cloud API key').env('TEMPORAL_API_KEY'))
+  );
+}
+
+/** The Temporal CLI's boolean env convention: "true"/"1" on, anything else (or unset) off. */
+function envFlag(name: string): boolean {
+  return ['1', 'true'].includes((process.env[name] ?? '').trim().toLowerCase());
 }
 
 function readPem(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new CliError(
+      `cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      exitCodes.badInput,
+    );
   }
 }
 
@@ -69,7 +81,10 @@ function readPem(path: string, what: string): Buffer {
 export function connectionSecurity(options: Partial<ClusterOptions>): ConnectionSecurity {
   const { tlsCert, tlsKey, tlsCa, tlsServerName, apiKey } = options;
   if (Boolean(tlsCert) !== Boolean(tlsKey)) {
-    throw new Error('--tls-cert and --tls-key go together: give both files or neither');
+    throw new CliError(
+      '--tls-cert and --tls-key go together: give both files or neither',
+      exitCodes.badInput,
+    );
   }
   const custom: TLSConfig = {
     ...(tlsCert && tlsKey
@@ -79,7 +94,8 @@ export function connectionSecurity(options: Partial<ClusterOptions>): Connection
     ...(tlsServerName ? { serverNameOverride: tlsServerName } : {}),
   };
   // An API key travels only over TLS; Temporal Cloud accepts nothing else.
-  const tlsOn = Object.keys(custom).length > 0 || Boolean(options.tls) || Boolean(apiKey);
+  const tlsOn =
+    Object.keys(custom).length > 0 || Boolean(options.tls) || envFlag('TEMPORAL_TLS') || Boolean(apiKey);
   return {
     ...(tlsOn ? { tls: Object.keys(custom).length > 0 ? custom : true } : {}),
     ...(apiKey ? { apiKey } : {}),
@@ -89,6 +105,7 @@ export function connectionSecurity(options: Partial<ClusterOptions>): Connection
 export async function connectClient(
   options: ClusterOptions,
 ): Promise<{ client: Client; close: () => Promise<void> }> {
+  // Bad TLS settings are the user's input, not an unreachable server: they keep their CliError.
   const security = connectionSecurity(options);
   let connection: Connection;
   try {

@@ -131,6 +131,7 @@ export async function connectOrThrow(opts: ClusterOptions): ReturnType<typeof co
   try {
     return await connectClient(opts);
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw new CliError((err as Error).message, exitCodes.unreachable);
   }
 }

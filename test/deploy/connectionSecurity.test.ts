@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { NativeConnection } from '@temporalio/worker';
 import { Command } from 'commander';
 import { execa } from 'execa';
+import { CliError, exitCodes } from '../../cli/exitCodes';
 import {
   connectClient,
   connectionSecurity,
@@ -123,6 +124,31 @@ test('an API key alone turns TLS on with the system roots (Temporal Cloud)', () 
     tls: true,
     apiKey: 'k-123',
   });
+});
+
+test('TEMPORAL_TLS=true turns TLS on; TEMPORAL_TLS=false leaves it off', (t) => {
+  const saved = process.env.TEMPORAL_TLS;
+  t.after(() => {
+    if (saved === undefined) delete process.env.TEMPORAL_TLS;
+    else process.env.TEMPORAL_TLS = saved;
+  });
+  process.env.TEMPORAL_TLS = 'true';
+  assert.deepEqual(connectionSecurity(parseClusterOptions([])), { tls: true });
+  process.env.TEMPORAL_TLS = 'false';
+  assert.deepEqual(connectionSecurity(parseClusterOptions([])), {});
+});
+
+test('an unreadable certificate file is bad input (exit 2), not an unreachable server', () => {
+  assert.throws(
+    () =>
+      connectionSecurity(
+        parseClusterOptions(['--tls-cert', file('missing.crt'), '--tls-key', file('client.key')]),
+      ),
+    (err: unknown) =>
+      err instanceof CliError &&
+      err.exitCode === exitCodes.badInput &&
+      /cannot read the TLS certificate .*missing\.crt: ENOENT/.test(err.message),
+  );
 });
 
 test('a certificate without its key is refused with a clear message', () => {
