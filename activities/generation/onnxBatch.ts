@@ -2,17 +2,20 @@
  * Continuous batching over one exported policy (model.onnx with KV cache) in onnxruntime-node.
  * Runs inside the engine's worker thread, because session.run blocks the thread it runs on.
  *
- * The KV cache of all running sequences is one tensor per layer, [rows, kvHeads, T, headDim].
- * Sequences have different lengths, so each row is right-aligned and left-padded; the
- * attention mask hides the padding and position ids count only real tokens. A sequence that
- * stops leaves the batch; waiting requests are prefilled together and merged in by a repack
- * that also drops finished rows and trims padding every row shares.
+ * The engine keeps the KV cache of all running sequences itself (kvCache.ts): rows
+ * left-aligned in fixed-capacity buffers that every decode step feeds as the past and extends
+ * in place with the step's new keys and values. Graphs with new_key_values outputs hand back
+ * only those; graphs with the decoder convention's present outputs (traced exports) hand back
+ * the whole cache, of which the engine reads the new slot. A sequence that stops leaves the
+ * batch; waiting requests are prefilled (left-padded, in chunks of similar length) and merged
+ * in by a repack that also drops finished rows.
  */
 import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { findStop } from '../../common/toolProtocol';
 import type { Completion, CompletionRequest } from './engine';
 import { IncrementalDecoder } from './incrementalDecoder';
+import { capacityFor, KvCache, type KvTensors, type RowSlice } from './kvCache';
 import {
   loadModelTokenizer,
   loadOnnxLayout,
@@ -32,6 +35,12 @@ export interface OnnxSessionOptions {
 
 /** Bound on prefill logits (rows × prompt length × vocab floats) so long prompts prefill in chunks. */
 const PREFILL_LOGIT_BUDGET = 48_000_000;
+/**
+ * Padding tokens a prefill chunk may add to take one more prompt. A padded slot costs as much
+ * compute as a real token; a separate session.run costs a fixed overhead of about this many
+ * tokens of the tiny model (less for larger ones, where this bound errs on the side of runs).
+ */
+const PREFILL_PADDING_SLACK = 16;
 
 interface Sequence {
   id: number;
@@ -48,18 +57,30 @@ interface Sequence {
 
 type Finish = (id: number, completion: Completion) => void;
 
-/** A past tensor set with its length and, per row, the sequence it holds (null = finished row). */
-interface CacheBlock {
-  past: Float32Array[];
-  length: number;
+/** The graph's kv outputs: only this call's entries (hand-built export), or past + new (traced). */
+type KvOutputs = 'new_key_values' | 'present';
+
+const EMPTY = new Float32Array(0);
+
+/** The running batch: its cache and, per cache row, the sequence it holds (null = finished row). */
+interface Running {
+  cache: KvCache;
   rows: (Sequence | null)[];
+}
+
+/** A live sequence and where its cache entries are, to be gathered into the next cache. */
+interface Placed {
+  sequence: Sequence;
+  slice: RowSlice;
 }
 
 export class OnnxBatch {
   private waiting: { id: number; request: CompletionRequest }[] = [];
-  private running: CacheBlock = { past: [], length: 0, rows: [] };
+  private running: Running;
   private generatedTotal = 0;
   private released = false;
+  /** What each run fetches: logits, then the kv outputs, key then value per layer. */
+  private readonly fetches: string[];
 
   private constructor(
     readonly dir: string,
@@ -67,7 +88,13 @@ export class OnnxBatch {
     private readonly layout: OnnxLayout,
     private readonly tokenizer: Awaited<ReturnType<typeof loadModelTokenizer>>,
     private readonly options: OnnxSessionOptions,
-  ) {}
+    private readonly kvOutputs: KvOutputs,
+  ) {
+    this.running = this.emptyBatch();
+    this.fetches = ['logits'];
+    for (let i = 0; i < layout.numLayers; i++)
+      this.fetches.push(`${kvOutputs}.${i}.key`, `${kvOutputs}.${i}.value`);
+  }
 
   static async load(dir: string, options: OnnxSessionOptions): Promise<OnnxBatch> {
     const tokenizer = await loadModelTokenizer(dir);
@@ -88,8 +115,8 @@ export class OnnxBatch {
     } catch (err) {
       throw modelFolderError(`${path} cannot be loaded by onnxruntime: ${(err as Error).message}`);
     }
-    checkSignature(session, layout, dir);
-    return new OnnxBatch(dir, session, layout, tokenizer, options);
+    const kvOutputs = checkSignature(session, layout, dir);
+    return new OnnxBatch(dir, session, layout, tokenizer, options, kvOutputs);
   }
 
   /** Frees the session's memory; the batch must not be used afterwards. */
@@ -97,7 +124,7 @@ export class OnnxBatch {
     if (this.released) return;
     this.released = true;
     this.waiting = [];
-    this.running = { past: [], length: 0, rows: [] };
+    this.running = this.emptyBatch();
     await this.session.release();
   }
 
@@ -128,12 +155,35 @@ export class OnnxBatch {
     const admitAt = live === 0 ? 1 : Math.max(1, Math.ceil(this.options.maxBatchSize / 8));
     if (this.waiting.length > 0 && free >= Math.min(admitAt, this.waiting.length)) {
       const admitted = this.waiting.splice(0, free);
-      const blocks = await this.prefill(admitted, finish);
-      this.running = this.repack([this.running, ...blocks]);
+      const prefilled = await this.prefill(admitted, finish);
+      this.running = this.repack([...this.livePlaced(), ...prefilled]);
     } else if (dead > 0 && dead >= live) {
-      this.running = this.repack([this.running]); // shrink: half the rows are finished
+      this.running = this.repack(this.livePlaced()); // shrink: half the rows are finished
     }
     if (this.running.rows.some((r) => r !== null)) await this.decode(finish);
+  }
+
+  private emptyBatch(): Running {
+    return { cache: KvCache.gather(this.layout, [], 0), rows: [] };
+  }
+
+  private livePlaced(): Placed[] {
+    const placed: Placed[] = [];
+    this.running.rows.forEach((sequence, row) => {
+      if (sequence) placed.push({ sequence, slice: this.running.cache.slice(row, sequence.cached) });
+    });
+    return placed;
+  }
+
+  /** A new running batch of exactly these sequences, with room for each one's next token. */
+  private repack(placed: Placed[]): Running {
+    const longest = Math.max(0, ...placed.map((p) => p.slice.length));
+    const cache = KvCache.gather(
+      this.layout,
+      placed.map((p) => p.slice),
+      capacityFor(longest),
+    );
+    return { cache, rows: placed.map((p) => p.sequence) };
   }
 
   private feeds(
@@ -142,59 +192,62 @@ export class OnnxBatch {
     positions: BigInt64Array,
     rows: number,
     seq: number,
-    block: CacheBlock,
+    past: KvTensors | null,
   ): Record<string, ort.Tensor> {
     const { numLayers, numKeyValueHeads: heads, headDim } = this.layout;
+    const pastLength = past?.time ?? 0;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [rows, seq]),
-      attention_mask: new ort.Tensor('int64', mask, [rows, block.length + seq]),
+      attention_mask: new ort.Tensor('int64', mask, [rows, pastLength + seq]),
       position_ids: new ort.Tensor('int64', positions, [rows, seq]),
     };
+    const dims = [rows, heads, pastLength, headDim];
     for (let i = 0; i < numLayers; i++) {
-      const dims = [rows, heads, block.length, headDim];
-      feeds[`past_key_values.${i}.key`] = new ort.Tensor(
-        'float32',
-        block.past[2 * i] ?? new Float32Array(0),
-        dims,
-      );
+      feeds[`past_key_values.${i}.key`] = new ort.Tensor('float32', past?.tensors[2 * i] ?? EMPTY, dims);
       feeds[`past_key_values.${i}.value`] = new ort.Tensor(
         'float32',
-        block.past[2 * i + 1] ?? new Float32Array(0),
+        past?.tensors[2 * i + 1] ?? EMPTY,
         dims,
       );
     }
     return feeds;
   }
 
-  private presents(outputs: ort.InferenceSession.ReturnType): Float32Array[] {
-    const past: Float32Array[] = [];
-    for (let i = 0; i < this.layout.numLayers; i++) {
-      past.push(
-        outputs[`present.${i}.key`]!.data as Float32Array,
-        outputs[`present.${i}.value`]!.data as Float32Array,
-      );
-    }
-    return past;
+  /** Runs the graph; returns the logits and the kv outputs (time = their time dimension). */
+  private async run(
+    feeds: Record<string, ort.Tensor>,
+  ): Promise<{ logits: Float32Array; kv: Float32Array[]; kvTime: number }> {
+    const outputs = await this.session.run(feeds, this.fetches);
+    const kv = this.fetches.slice(1).map((name) => outputs[name]!.data as Float32Array);
+    const kvTime = outputs[this.fetches[1]!]!.dims[2]!;
+    return { logits: outputs.logits!.data as Float32Array, kv, kvTime };
   }
 
   /** Prefills new requests (left-padded, in chunks), samples each one's first token. */
   private async prefill(
     admitted: { id: number; request: CompletionRequest }[],
     finish: Finish,
-  ): Promise<CacheBlock[]> {
-    const blocks: CacheBlock[] = [];
+  ): Promise<Placed[]> {
+    const placed: Placed[] = [];
     const vocab = this.layout.vocabSize;
+    // Shortest prompt first (ties in arrival order), so a chunk pads each prompt only to its
+    // neighbours' length; a new chunk starts where joining would pad too much.
+    const byLength = [...admitted].sort(
+      (a, b) => a.request.promptTokenIds.length - b.request.promptTokenIds.length,
+    );
     let start = 0;
-    while (start < admitted.length) {
+    while (start < byLength.length) {
       let end = start + 1;
-      let width = admitted[start]!.request.promptTokenIds.length;
-      while (end < admitted.length) {
-        const w = Math.max(width, admitted[end]!.request.promptTokenIds.length);
-        if ((end - start + 1) * w * vocab > PREFILL_LOGIT_BUDGET) break;
+      let width = byLength[start]!.request.promptTokenIds.length;
+      while (end < byLength.length) {
+        const w = byLength[end]!.request.promptTokenIds.length;
+        const rows = end - start;
+        if ((rows + 1) * w * vocab > PREFILL_LOGIT_BUDGET) break;
+        if (rows * (w - width) > PREFILL_PADDING_SLACK) break;
         width = w;
         end++;
       }
-      const chunk = admitted.slice(start, end);
+      const chunk = byLength.slice(start, end);
       start = end;
       const rows = chunk.length;
       const ids = new BigInt64Array(rows * width);
@@ -209,51 +262,56 @@ export class OnnxBatch {
           positions[r * width + pad + j] = BigInt(j);
         }
       });
-      const empty: CacheBlock = { past: [], length: 0, rows: [] };
-      const outputs = await this.session.run(this.feeds(ids, mask, positions, rows, width, empty));
-      const logits = outputs.logits!.data as Float32Array;
-      const block: CacheBlock = { past: this.presents(outputs), length: width, rows: [] };
+      // With no past, new_key_values and present are the same: the chunk's own entries.
+      const { logits, kv } = await this.run(this.feeds(ids, mask, positions, rows, width, null));
+      const entries: KvTensors = { tensors: kv, time: width };
       chunk.forEach(({ id, request }, r) => {
+        const length = request.promptTokenIds.length;
         const sequence: Sequence = {
           id,
           request,
           random: seededRandom(request.seed),
           decoder: new IncrementalDecoder(this.tokenizer.decode),
           generated: [],
-          cached: request.promptTokenIds.length,
+          cached: length,
           nextToken: -1,
           done: false,
         };
-        block.rows.push(sequence);
         this.accept(sequence, logits, (r * width + width - 1) * vocab, finish);
-        if (sequence.done) block.rows[r] = null;
+        if (!sequence.done)
+          placed.push({ sequence, slice: { from: entries, row: r, start: width - length, length } });
       });
-      blocks.push(block);
     }
-    return blocks;
+    return placed;
   }
 
   private async decode(finish: Finish): Promise<void> {
-    const block = this.running;
-    const rows = block.rows.length;
-    const total = block.length + 1;
-    const ids = new BigInt64Array(rows);
-    const positions = new BigInt64Array(rows);
-    const mask = new BigInt64Array(rows * total);
-    block.rows.forEach((row, r) => {
-      const real = row ? row.cached + 1 : total; // a finished row computes garbage nobody reads
+    const longest = Math.max(...this.running.rows.map((row) => row?.cached ?? 0));
+    if (longest >= this.running.cache.capacity) this.running = this.repack(this.livePlaced()); // grow
+    const { cache, rows } = this.running;
+    const count = rows.length;
+    const total = cache.capacity + 1;
+    const ids = new BigInt64Array(count);
+    const positions = new BigInt64Array(count);
+    const mask = new BigInt64Array(count * total);
+    rows.forEach((row, r) => {
+      // Cached entries, then the slots nobody has filled, then the token fed now. A finished
+      // row sees only that token: it computes garbage nobody reads.
+      if (row) mask.fill(1n, r * total, r * total + row.cached);
+      mask[r * total + total - 1] = 1n;
       ids[r] = BigInt(row ? row.nextToken : 0);
       positions[r] = BigInt(row ? row.cached : 0);
-      mask.fill(1n, r * total + (total - real), (r + 1) * total);
     });
-    const outputs = await this.session.run(this.feeds(ids, mask, positions, rows, 1, block));
-    const logits = outputs.logits!.data as Float32Array;
-    this.running = { past: this.presents(outputs), length: total, rows: block.rows };
-    this.running.rows.forEach((row, r) => {
+    const { logits, kv, kvTime } = await this.run(this.feeds(ids, mask, positions, count, 1, cache));
+    // new_key_values hold just this step (slot 0); present holds the past first, then it.
+    const produced: KvTensors = { tensors: kv, time: kvTime };
+    const newSlot = kvTime - 1;
+    rows.forEach((row, r) => {
       if (!row) return;
+      cache.copy({ from: produced, row: r, start: newSlot, length: 1 }, r, row.cached);
       row.cached += 1;
       this.accept(row, logits, r * this.layout.vocabSize, finish);
-      if (row.done) this.running.rows[r] = null;
+      if (row.done) rows[r] = null;
     });
   }
 
@@ -279,48 +337,26 @@ export class OnnxBatch {
     if (sequence.generated.length >= request.maxTokens || sequence.cached + 1 >= contextRoom)
       end('length', null);
   }
-
-  /**
-   * Merges cache blocks into one: live rows only, each right-aligned, padded on the left to
-   * the longest live row (which trims padding that every row had).
-   */
-  private repack(blocks: CacheBlock[]): CacheBlock {
-    const { numLayers, numKeyValueHeads: heads, headDim } = this.layout;
-    const sources: { block: CacheBlock; row: number; sequence: Sequence }[] = [];
-    for (const block of blocks) {
-      block.rows.forEach((sequence, row) => {
-        if (sequence) sources.push({ block, row, sequence });
-      });
-    }
-    const length = Math.max(0, ...sources.map((s) => s.sequence.cached));
-    const rows = sources.length;
-    const past = Array.from(
-      { length: 2 * numLayers },
-      () => new Float32Array(rows * heads * length * headDim),
-    );
-    for (let t = 0; t < 2 * numLayers; t++) {
-      sources.forEach(({ block, row, sequence }, r) => {
-        const keep = sequence.cached * headDim;
-        const src = block.past[t]!;
-        for (let h = 0; h < heads; h++) {
-          const srcEnd = ((row * heads + h) * block.length + block.length) * headDim;
-          const dstEnd = ((r * heads + h) * length + length) * headDim;
-          past[t]!.set(src.subarray(srcEnd - keep, srcEnd), dstEnd - keep);
-        }
-      });
-    }
-    return { past, length, rows: sources.map((s) => s.sequence) };
-  }
 }
 
-/** The graph must take and give exactly what the layout file promises. */
-function checkSignature(session: ort.InferenceSession, layout: OnnxLayout, dir: string): void {
+/**
+ * The graph must take and give exactly what the layout file promises; returns which kv outputs
+ * it has (new_key_values when both are there).
+ */
+function checkSignature(session: ort.InferenceSession, layout: OnnxLayout, dir: string): KvOutputs {
   const expectedInputs = ['input_ids', 'attention_mask', 'position_ids'];
-  const expectedOutputs = ['logits'];
   for (let i = 0; i < layout.numLayers; i++) {
     expectedInputs.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
-    expectedOutputs.push(`present.${i}.key`, `present.${i}.value`);
   }
+  const outputsFor = (kind: KvOutputs): string[] => {
+    const names = ['logits'];
+    for (let i = 0; i < layout.numLayers; i++) names.push(`${kind}.${i}.key`, `${kind}.${i}.value`);
+    return names;
+  };
+  const kvOutputs: KvOutputs = session.outputNames.includes('new_key_values.0.key')
+    ? 'new_key_values'
+    : 'present';
+  const expectedOutputs = outputsFor(kvOutputs);
   const missingInputs = expectedInputs.filter((n) => !session.inputNames.includes(n));
   const missingOutputs = expectedOutputs.filter((n) => !session.outputNames.includes(n));
   const extraInputs = session.inputNames.filter((n) => !expectedInputs.includes(n));
@@ -351,4 +387,5 @@ function checkSignature(session: ort.InferenceSession, layout: OnnxLayout, dir: 
       `${join(dir, ONNX_FILE)} does not match the KV-cache decoder signature: ${problems.join('; ')}`,
     );
   }
+  return kvOutputs;
 }

@@ -18,6 +18,14 @@ export function seededRandom(seed: number): Random {
   return mulberry32(seed);
 }
 
+/** One probability buffer reused by every call (sampling runs on one thread, one row at a time). */
+let probsBuffer = new Float64Array(0);
+
+function scratch(size: number): Float64Array {
+  if (probsBuffer.length < size) probsBuffer = new Float64Array(size);
+  return probsBuffer;
+}
+
 function argmax(logits: Float32Array, offset: number, size: number): number {
   let best = 0;
   let bestValue = -Infinity;
@@ -40,9 +48,12 @@ export function sampleToken(
   random: Random,
 ): number {
   if (settings.temperature <= 0) return argmax(logits, offset, vocabSize);
-  const probs = new Float64Array(vocabSize);
+  const probs = scratch(vocabSize);
   let max = -Infinity;
-  for (let i = 0; i < vocabSize; i++) max = Math.max(max, logits[offset + i]!);
+  for (let i = 0; i < vocabSize; i++) {
+    const v = logits[offset + i]!;
+    if (v > max) max = v;
+  }
   let total = 0;
   for (let i = 0; i < vocabSize; i++) {
     const p = Math.exp((logits[offset + i]! - max) / settings.temperature);

@@ -12,17 +12,22 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tirflow_py.fixtures import make_tiny_random_model
-from tirflow_py.onnx_export import export_onnx
+from tirflow_py.onnx_export import cache_after, export_onnx
 
 
-@pytest.fixture(scope="module", params=["built", "traced"])
+def past_inputs(feeds: dict[str, np.ndarray], layout: dict) -> list[np.ndarray]:
+    return [feeds[f"past_key_values.{i}.{kind}"] for i in range(layout["numLayers"]) for kind in ("key", "value")]
+
+
+@pytest.fixture(scope="module", params=[("built", False), ("built", True), ("traced", False)], ids=str)
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
-    """Both graphs: the hand-built one (what Qwen2 models get) and the traced fallback."""
+    """Every graph: hand-built (what Qwen2 models get) with new or present kv outputs, and traced."""
+    graph, present = request.param
     root = tmp_path_factory.mktemp("onnx")
     model_dir = make_tiny_random_model(root / "hf", seed=3)
     out_dir = root / "onnx"
-    report = export_onnx(model_dir, out_dir, graph=request.param)
-    assert report["graph"] == request.param
+    report = export_onnx(model_dir, out_dir, graph=graph, present=present)
+    assert report["graph"] == graph
     return model_dir, out_dir, report
 
 
@@ -37,7 +42,7 @@ def test_folder_holds_graph_tokenizer_and_manifest(exported: tuple[Path, Path, d
 
 
 def test_graph_signature_follows_the_decoder_convention(exported: tuple[Path, Path, dict]) -> None:
-    _, out_dir, _ = exported
+    _, out_dir, report = exported
     session = ort.InferenceSession(str(out_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = [o.name for o in session.get_outputs()]
@@ -45,7 +50,8 @@ def test_graph_signature_follows_the_decoder_convention(exported: tuple[Path, Pa
     assert inputs["input_ids"].type == "tensor(int64)"
     assert inputs["past_key_values.1.value"].type == "tensor(float)"
     assert len(inputs["past_key_values.0.key"].shape) == 4
-    assert outputs == ["logits", "present.0.key", "present.0.value", "present.1.key", "present.1.value"]
+    kv = "new_key_values" if report["kvOutputs"] == "new" else "present"
+    assert outputs == ["logits", f"{kv}.0.key", f"{kv}.0.value", f"{kv}.1.key", f"{kv}.1.value"]
 
 
 def test_parity_with_torch(exported: tuple[Path, Path, dict]) -> None:
@@ -72,6 +78,7 @@ def test_left_padded_batch_matches_single_sequences(exported: tuple[Path, Path, 
             feeds[f"past_key_values.{i}.{kind}"] = np.zeros((2, layout["numKeyValueHeads"], 0, layout["headDim"]), np.float32)
     outs = session.run(None, feeds)
     logits = outs[0]
+    cache = cache_after(session, past_inputs(feeds, layout), outs)
     assert np.isfinite(logits).all()
     with torch.no_grad():
         for row, seq in enumerate([short, long]):
@@ -83,8 +90,8 @@ def test_left_padded_batch_matches_single_sequences(exported: tuple[Path, Path, 
     step["attention_mask"] = np.concatenate([mask, np.ones((2, 1), np.int64)], axis=1)
     step["position_ids"] = np.array([[len(short)], [len(long)]], dtype=np.int64)
     for i in range(layout["numLayers"]):
-        step[f"past_key_values.{i}.key"] = outs[1 + 2 * i]
-        step[f"past_key_values.{i}.value"] = outs[2 + 2 * i]
+        step[f"past_key_values.{i}.key"] = cache[2 * i]
+        step[f"past_key_values.{i}.value"] = cache[2 * i + 1]
     stepped = session.run(None, step)[0]
     with torch.no_grad():
         for row, seq in enumerate([short, long]):
@@ -108,7 +115,7 @@ def test_several_new_tokens_over_a_padded_past_match_torch(exported: tuple[Path,
     for i in range(layout["numLayers"]):
         for kind in ("key", "value"):
             feeds[f"past_key_values.{i}.{kind}"] = np.zeros((2, layout["numKeyValueHeads"], 0, layout["headDim"]), np.float32)
-    past = session.run(None, feeds)[1:]
+    past = cache_after(session, past_inputs(feeds, layout), session.run(None, feeds))
     step = {
         "input_ids": np.array(more, dtype=np.int64),
         "attention_mask": np.concatenate([mask, np.ones((2, 3), np.int64)], axis=1),

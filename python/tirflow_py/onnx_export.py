@@ -1,22 +1,25 @@
 """Export a Hugging Face causal LM to ONNX with a KV cache, for tirflow's `onnx` rollout engine.
 
-The graph follows the transformers.js / Optimum decoder convention, so the same folder also
-loads in those tools:
+Inputs follow the transformers.js / Optimum decoder convention:
 
   inputs   input_ids            [batch, seq]                       int64
            attention_mask       [batch, past + seq]                int64 (0 = padding)
            position_ids         [batch, seq]                       int64
            past_key_values.{i}.key / .value  [batch, kv_heads, past, head_dim] float32
   outputs  logits               [batch, seq, vocab]                float32
-           present.{i}.key / .value          [batch, kv_heads, past + seq, head_dim]
+   and either new_key_values.{i}.key / .value  [batch, kv_heads, seq, head_dim]
+       or     present.{i}.key / .value         [batch, kv_heads, past + seq, head_dim]
 
 For Qwen2/Llama-style models the graph is written directly from the weights (onnx_graph.py:
-a third of the nodes, faster per step); other architectures are traced from transformers'
-modules. Next to model.onnx go the tokenizer files, config.json, generation_config.json and
+a fraction of the traced graph's nodes) with new_key_values outputs: the engine keeps the
+cache and appends only the new entries, where present would copy the whole cache every step.
+--present writes present outputs instead, which loads as-is in transformers.js / Optimum.
+Other architectures are traced from transformers' modules and always give present outputs;
+the engine takes both. Next to model.onnx go the tokenizer files, config.json, generation_config.json and
 tirflow-onnx.json (layers, kv heads, head dim, eos ids) that the engine checks the graph
 against. Every export runs a parity check of onnxruntime against torch and reports it.
 
-Command line: python -m tirflow_py.onnx_export MODEL_DIR OUT_DIR [--graph auto|built|traced]
+Command line: python -m tirflow_py.onnx_export MODEL_DIR OUT_DIR [--graph auto|built|traced] [--present]
 """
 
 from __future__ import annotations
@@ -130,6 +133,16 @@ def _dynamic_axes(num_layers: int) -> dict[str, dict[int, str]]:
     return axes
 
 
+def cache_after(session: Any, past: list[Any], outputs: list[Any]) -> list[Any]:
+    """The whole cache after a call, [past + new] per layer, whichever kv outputs the graph has."""
+    import numpy as np
+
+    kv = outputs[1:]
+    if session.get_outputs()[1].name.startswith("present."):
+        return kv
+    return [np.concatenate([p, n], axis=2) for p, n in zip(past, kv)]
+
+
 def parity_check(model: Any, tokenizer: Any, onnx_path: Path, layout: dict[str, Any]) -> dict[str, Any]:
     """torch vs onnxruntime on a fixed prompt: logits without and with past, and greedy tokens."""
     import numpy as np
@@ -151,7 +164,7 @@ def parity_check(model: Any, tokenizer: Any, onnx_path: Path, layout: dict[str, 
             feeds[f"past_key_values.{i}.key"] = past[2 * i]
             feeds[f"past_key_values.{i}.value"] = past[2 * i + 1]
         outs = session.run(None, feeds)
-        return outs[0], outs[1:]
+        return outs[0], cache_after(session, past, outs)
 
     empty = [np.zeros((1, heads, 0, head_dim), dtype=np.float32) for _ in range(2 * layers)]
     with torch.no_grad():
@@ -194,11 +207,14 @@ def parity_check(model: Any, tokenizer: Any, onnx_path: Path, layout: dict[str, 
     }
 
 
-def export_onnx(model_dir: str | Path, out_dir: str | Path, graph: str = "auto") -> dict[str, Any]:
+def export_onnx(
+    model_dir: str | Path, out_dir: str | Path, graph: str = "auto", present: bool = False
+) -> dict[str, Any]:
     """Exports model_dir (any HF causal LM folder) to out_dir/model.onnx with its files; returns a report.
 
     graph: "built" writes the hand-built graph (onnx_graph.py; Qwen2/Llama layouts), "traced"
     traces transformers' modules (any architecture, slower graph), "auto" builds when it can.
+    present: the built graph outputs present (the Optimum convention) instead of new_key_values.
     """
     import onnx
     import torch
@@ -251,7 +267,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, graph: str = "auto")
     tmp_path = scratch / "model.onnx"
     try:
         if graph == "built":
-            _consolidate(build_decoder_graph(model, layout), onnx_path)
+            _consolidate(build_decoder_graph(model, layout, "present" if present else "new"), onnx_path)
         else:
             _trace(model, num_layers, kv_heads, head_dim, tmp_path)
             _consolidate(onnx.load(str(tmp_path)), onnx_path)
@@ -266,6 +282,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, graph: str = "auto")
     report = {
         "onnxPath": str(onnx_path),
         "graph": graph,
+        "kvOutputs": "new" if graph == "built" and not present else "present",
         "layout": layout,
         "exportSeconds": round(time.perf_counter() - started, 2),
         "parity": parity_check(model, tokenizer, onnx_path, layout),
@@ -322,8 +339,9 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("out_dir")
     parser.add_argument("--graph", choices=GRAPH_CHOICES, default="auto", help="see export_onnx")
+    parser.add_argument("--present", action="store_true", help="present outputs (Optimum convention); see export_onnx")
     args = parser.parse_args()
-    report = export_onnx(args.model_dir, args.out_dir, graph=args.graph)
+    report = export_onnx(args.model_dir, args.out_dir, graph=args.graph, present=args.present)
     print(json.dumps(report, indent=2))
 
 

@@ -8,10 +8,17 @@ folds what can be folded into the weights: q, k and v are one MatMul, gate and u
 the 1/sqrt(head_dim) attention scale lives in the query weights, and grouped-query attention
 reshapes the queries per key/value head instead of repeating keys and values.
 
-Same signature as the traced graph (transformers.js / Optimum decoder convention, see
-onnx_export.py), same left-padding semantics: a key is visible when its attention_mask entry
-is 1 and it is not after the query; blocked scores get float32's minimum, so a fully padded
-row stays finite. Plain ONNX opset 17 ops only; onnxruntime fuses the RMS norms on load.
+Inputs as the traced graph (see onnx_export.py), same masking: a key is visible when its
+attention_mask entry is 1 and it is not after the query; blocked scores get float32's
+minimum, so a fully padded row stays finite. Attention reads the past and the new keys and
+values separately and never concatenates them. The outputs are either
+  kv_outputs="new"      logits, new_key_values.{i}.key/.value [batch, kv_heads, seq, head_dim]:
+                        only this call's keys and values; the caller keeps the cache (the
+                        `onnx` engine appends them in place to fixed-capacity buffers)
+  kv_outputs="present"  logits, present.{i}.key/.value: past + new, the transformers.js /
+                        Optimum decoder convention, for other tools (it copies the whole cache
+                        on every call: onnxruntime runs every node, fetched or not)
+Plain ONNX opset 17 ops only; onnxruntime fuses the RMS norms on load.
 """
 
 from __future__ import annotations
@@ -45,11 +52,16 @@ def unsupported_reason(model: Any) -> str | None:
     return None
 
 
-def build_decoder_graph(model: Any, layout: dict[str, Any]) -> Any:
-    """The onnx.ModelProto of model's decoder with KV cache (weights inline)."""
+KV_OUTPUTS = ("new", "present")
+
+
+def build_decoder_graph(model: Any, layout: dict[str, Any], kv_outputs: str = "new") -> Any:
+    """The onnx.ModelProto of model's decoder with KV cache (weights inline); kv_outputs: see above."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    if kv_outputs not in KV_OUTPUTS:
+        raise ValueError(f"kv_outputs must be one of {', '.join(KV_OUTPUTS)}, not {kv_outputs!r}")
     reason = unsupported_reason(model)
     if reason is not None:
         raise ValueError(f"the hand-built graph does not support {reason}")
@@ -141,6 +153,8 @@ def build_decoder_graph(model: Any, layout: dict[str, Any]) -> Any:
     weight("c_mask_min", np.array(np.finfo(np.float32).min, dtype=np.float32))
     node("Where", ["allowed", "c_mask_zero", "c_mask_min"], "mask_add")
     node("Tile", ["mask_add", "c_mask_tile"], "mask")  # [B, 1, groups*S, T]
+    node("Unsqueeze", ["past_len", const("c_axis_0", [0])], "past_len_1d")
+    node("Concat", ["past_len_1d", "seq_len_1d"], "past_new_split", axis=0)  # scores: past | new
 
     hidden = "h0"
     scale = head_dim**-0.5
@@ -168,16 +182,27 @@ def build_decoder_graph(model: Any, layout: dict[str, Any]) -> Any:
         node("Mul", [f"{p}.qk_rot_half", "sin"], f"{p}.qk_sin")
         node("Add", [f"{p}.qk_cos", f"{p}.qk_sin"], f"{p}.qk_roped")
         node("Split", [f"{p}.qk_roped", "c_q_k_split"], [f"{p}.q", f"{p}.k"], axis=1)
-        key = node("Concat", [f"past_key_values.{i}.key", f"{p}.k"], f"present.{i}.key", axis=2)[0]
-        value = node("Concat", [f"past_key_values.{i}.value", f"{p}.v"], f"present.{i}.value", axis=2)[0]
+        past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
+        if kv_outputs == "new":
+            node("Identity", [f"{p}.k"], f"new_key_values.{i}.key")
+            node("Identity", [f"{p}.v"], f"new_key_values.{i}.value")
+        else:
+            node("Concat", [past_k, f"{p}.k"], f"present.{i}.key", axis=2)
+            node("Concat", [past_v, f"{p}.v"], f"present.{i}.value", axis=2)
         # Grouped-query attention without repeating k/v: the queries of one kv head's group
         # become rows of one matrix, [B, KV, groups*S, D].
         node("Reshape", [f"{p}.q", "c_group_shape"], f"{p}.q_grouped")
-        node("Transpose", [key], f"{p}.k_t", perm=[0, 1, 3, 2])
-        node("MatMul", [f"{p}.q_grouped", f"{p}.k_t"], f"{p}.scores")
+        node("Transpose", [past_k], f"{p}.past_k_t", perm=[0, 1, 3, 2])
+        node("Transpose", [f"{p}.k"], f"{p}.k_t", perm=[0, 1, 3, 2])
+        node("MatMul", [f"{p}.q_grouped", f"{p}.past_k_t"], f"{p}.scores_past")
+        node("MatMul", [f"{p}.q_grouped", f"{p}.k_t"], f"{p}.scores_new")
+        node("Concat", [f"{p}.scores_past", f"{p}.scores_new"], f"{p}.scores", axis=-1)
         node("Add", [f"{p}.scores", "mask"], f"{p}.scores_masked")
         node("Softmax", [f"{p}.scores_masked"], f"{p}.probs", axis=-1)
-        node("MatMul", [f"{p}.probs", value], f"{p}.ctx_grouped")
+        node("Split", [f"{p}.probs", "past_new_split"], [f"{p}.probs_past", f"{p}.probs_new"], axis=-1)
+        node("MatMul", [f"{p}.probs_past", past_v], f"{p}.ctx_past")
+        node("MatMul", [f"{p}.probs_new", f"{p}.v"], f"{p}.ctx_new")
+        node("Add", [f"{p}.ctx_past", f"{p}.ctx_new"], f"{p}.ctx_grouped")
         node("Reshape", [f"{p}.ctx_grouped", "c_heads_shape"], f"{p}.ctx_heads")  # [B, H, S, D]
         node("Transpose", [f"{p}.ctx_heads"], f"{p}.ctx_t", perm=[0, 2, 1, 3])
         node("Reshape", [f"{p}.ctx_t", "c_hidden_shape"], f"{p}.ctx")
@@ -208,6 +233,7 @@ def build_decoder_graph(model: Any, layout: dict[str, Any]) -> Any:
         helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "sequence"]),
     ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence", vocab])]
+    out_name, out_length = ("new_key_values", "sequence") if kv_outputs == "new" else ("present", "total_sequence")
     for i in range(layers):
         for kind in ("key", "value"):
             inputs.append(
@@ -217,7 +243,7 @@ def build_decoder_graph(model: Any, layout: dict[str, Any]) -> Any:
             )
             outputs.append(
                 helper.make_tensor_value_info(
-                    f"present.{i}.{kind}", TensorProto.FLOAT, ["batch", kv_heads, "total_sequence", head_dim]
+                    f"{out_name}.{i}.{kind}", TensorProto.FLOAT, ["batch", kv_heads, out_length, head_dim]
                 )
             )
     graph = helper.make_graph(nodes, "tirflow_decoder", inputs, outputs, initializer=inits)

@@ -1,9 +1,11 @@
 """Baseline for bench/generation.ts: torch CPU generation (transformers `generate`, KV cache).
 
 Reads a JSON request on stdin:
-  {"model": DIR, "prompts": [[ids...], ...], "batchSizes": [1, 8, ...], "newTokens": N, "seed": S}
-For each batch size B it generates N new tokens (EOS ignored, so every run has the same length)
-for the first B prompts, left-padded, sampling at temperature 1, and reports tokens/s. It also
+  {"model": DIR, "prompts": [[ids...], ...], "batchSizes": [1, 8, ...], "newTokens": N,
+   "warmupTokens": W, "seed": S}
+For each batch size B it generates W tokens untimed (warm-up), then N new tokens (EOS ignored,
+so every run has the same length) for the first B prompts, left-padded, sampling at
+temperature 1, and reports tokens per second and per CPU-second of the second run. It also
 measures the machine's fp32 matmul rate, for the FLOP-bound estimate.
 Prints one JSON object on stdout.
 """
@@ -38,13 +40,14 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     prompts: list[list[int]] = request["prompts"]
     new_tokens = int(request["newTokens"])
 
-    def generate(batch: int) -> tuple[int, float]:
+    def generate(batch: int, count: int) -> tuple[int, float, float]:
+        """(tokens, wall seconds, CPU seconds of the process: all threads)."""
         rows = [prompts[i % len(prompts)] for i in range(batch)]
         width = max(len(r) for r in rows)
         ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
         torch.manual_seed(int(request["seed"]))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         with torch.no_grad():
             out = model.generate(
                 ids,
@@ -53,19 +56,29 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                 temperature=1.0,
                 top_p=1.0,
                 top_k=0,
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
+                max_new_tokens=count,
+                min_new_tokens=count,
                 use_cache=True,
                 pad_token_id=pad_id,
             )
-        elapsed = time.perf_counter() - start
-        return (out.shape[1] - width) * batch, elapsed
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        return (out.shape[1] - width) * batch, elapsed, cpu
 
-    generate(1)  # warm up allocator and kernels
+    warmup_tokens = int(request.get("warmupTokens", 4))
+    generate(1, new_tokens)  # warm up allocator and kernels
     results = []
     for batch in request["batchSizes"]:
-        tokens, seconds = generate(int(batch))
-        results.append({"batch": batch, "tokens": tokens, "seconds": seconds, "tokensPerSecond": tokens / seconds})
+        generate(int(batch), warmup_tokens)  # untimed, at this batch size (as the onnx side does)
+        tokens, seconds, cpu = generate(int(batch), new_tokens)
+        results.append(
+            {
+                "batch": batch,
+                "tokens": tokens,
+                "seconds": seconds,
+                "tokensPerSecond": tokens / seconds,
+                "tokensPerCpuSecond": tokens / cpu,
+            }
+        )
     return {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
