@@ -44,5 +44,9 @@ export function loadRunConfig(path: string | undefined, overrides: Record<string
         ? absolute(config.model)
         : config.model,
     data: { train: absolute(config.data.train), validation: absolute(config.data.validation) },
+    engine:
+      config.engine.kind === 'openai' && config.engine.servedPolicyLink !== undefined
+        ? { ...config.engine, servedPolicyLink: absolute(config.engine.servedPolicyLink) }
+        : config.engine,
   };
 }

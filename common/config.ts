@@ -25,6 +25,12 @@ export const engineSchema = z.discriminatedUnion('kind', [
       model: z.string().min(1),
       /** How the server loads a new policy after each update; 'none' must be chosen explicitly. */
       weightReload: z.enum(['none', 'vllm', 'sglang']),
+      /**
+       * vLLM only (required with weightReload 'vllm'): the path the server was started on
+       * (`--model`), a symlink the rollout worker re-points at each new policy's HF folder before
+       * asking vLLM to reload, since vLLM re-reads the folder it started from.
+       */
+      servedPolicyLink: z.string().min(1).optional(),
       requestTimeoutS: z.number().positive().default(600),
     })
     .strict(),
@@ -126,6 +132,16 @@ export const runConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    const { engine } = config;
+    if (engine.kind === 'openai' && engine.weightReload === 'vllm' && engine.servedPolicyLink === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['engine', 'servedPolicyLink'],
+        message:
+          'vLLM reloads from the folder it was started on: set servedPolicyLink to that path ' +
+          '(a symlink tirflow re-points at each new policy)',
+      });
+    }
     const { shards, promptsPerStep } = config.rollout;
     if (promptsPerStep % shards !== 0) {
       // Equal shards keep every shard's work (and the UI's step view) the same size.

@@ -109,6 +109,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
         engine.baseUrl,
         modelPath(deps.store, policy.hfDir),
         engine.requestTimeoutS,
+        engine.servedPolicyLink,
       ),
     );
   }

@@ -41,6 +41,16 @@ test('the openai engine needs an explicit weight-reload choice', () => {
   assert.equal(ok.engine.kind, 'openai');
 });
 
+test('vLLM weight reload needs the served policy link the server was started on', () => {
+  const vllm = { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'm', weightReload: 'vllm' };
+  assert.throws(
+    () => parseRunConfig({ engine: vllm }),
+    /engine\.servedPolicyLink: vLLM reloads from the folder/,
+  );
+  const ok = parseRunConfig({ engine: { ...vllm, servedPolicyLink: 'serving/policy' } });
+  assert.equal(ok.engine.kind === 'openai' && ok.engine.servedPolicyLink, 'serving/policy');
+});
+
 test('live hyperparameter changes are whitelisted and range-checked', () => {
   assert.equal(hyperparameterChangeError({ learningRate: 1e-5, temperature: 0.7, toolBudget: 4 }), null);
   assert.match(hyperparameterChangeError({ toolBudget: -1 }) ?? '', /toolBudget/);

@@ -76,5 +76,9 @@ test('each openai config reloads weights and names a server and model docker/com
     assert.equal(url.hostname, engine.weightReload, `${file}: reload protocol of the server it names`);
     assert.equal(option(server.command, '--port'), url.port, `${file}: the server's port`);
     assert.equal(option(server.command, '--served-model-name'), engine.model, `${file}: the served model`);
+    if (engine.weightReload === 'vllm') {
+      // vLLM re-reads the folder it started on: that must be the link tirflow re-points.
+      assert.equal(option(server.command, '--model'), engine.servedPolicyLink, `${file}: vLLM's --model`);
+    }
   }
 });

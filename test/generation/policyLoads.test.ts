@@ -3,8 +3,11 @@
  * ask for it at once; against a real HTTP server on 127.0.0.1 that speaks SGLang's endpoint.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { PolicyLoads } from '../../activities/generation/policyLoads';
 import { reloadWeights } from '../../activities/generation/weightReload';
@@ -88,4 +91,41 @@ test('a failed reload rejects its waiters and the next request retries it', asyn
   assert.match(String((results[0] as PromiseRejectedResult).reason), /out of memory/);
   assert.equal(await load(), true, 'retried after the failure');
   assert.equal(sglang.reloads.length, 2);
+});
+
+test('vLLM: the served link points at the new policy before the server is asked to reload', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tirflow-vllm-link-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const version of ['base', 'v1', 'v2']) mkdirSync(join(dir, version));
+  const link = join(dir, 'serving-policy');
+  symlinkSync(join(dir, 'base'), link);
+
+  // What vLLM would read at each call: the folder behind the link it was started on.
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(`${req.url} ${realpathSync(link)}`);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+
+  await reloadWeights('vllm', baseUrl, join(dir, 'v1'), 30, link);
+  await reloadWeights('vllm', baseUrl, join(dir, 'v2'), 30, link);
+  assert.deepEqual(seen, [
+    `/collective_rpc ${join(dir, 'v1')}`,
+    `/reset_prefix_cache ${join(dir, 'v1')}`,
+    `/collective_rpc ${join(dir, 'v2')}`,
+    `/reset_prefix_cache ${join(dir, 'v2')}`,
+  ]);
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    ['base', 'serving-policy', 'v1', 'v2'],
+    'no temporary link is left behind',
+  );
+  await assert.rejects(reloadWeights('vllm', baseUrl, join(dir, 'v1'), 30), /servedPolicyLink/);
 });
