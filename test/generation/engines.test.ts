@@ -8,11 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
 import { freePort } from '../../cli/devServer';
 import type { CompletionRequest } from '../../activities/generation/engine';
 import { loadModelTokenizer, type ModelTokenizer } from '../../activities/generation/modelFolder';
 import { OnnxEngine, stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import { OpenAIEngine } from '../../activities/generation/openaiEngine';
+import { projectRoot, pythonProjectDir, requireVenvTool, venvPython } from '../../activities/projectPaths';
 import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
 
@@ -67,6 +69,52 @@ describe('onnx engine', () => {
       otherSeed.map((c) => c.tokenIds),
       batched.map((c) => c.tokenIds),
     );
+  });
+
+  it("matches transformers' own greedy tokens through refills and cache growth, for both graph kinds", async () => {
+    // The trained tiny base, not the random fixture: a random model barely attends, so its
+    // greedy tokens would not notice a wrong cache. Prompts of different lengths, 40 tokens
+    // each (past two capacity steps of the engine's cache), through a batch of 2 so rows
+    // finish and new prompts are prefilled and merged in.
+    const hfDir = join(projectRoot, 'models', 'tiny-base');
+    const base = await loadModelTokenizer(hfDir);
+    const prompts = PROMPTS.map((text) => base.encode(text));
+    const python = requireVenvTool(venvPython);
+    const reference = await execa(python, ['-m', 'tirflow_py.greedy_reference'], {
+      cwd: pythonProjectDir,
+      input: JSON.stringify({ model: hfDir, prompts, newTokens: 40 }),
+    });
+    const expected = (JSON.parse(reference.stdout) as { tokens: number[][] }).tokens;
+    // The hand-built graph has new_key_values outputs, the traced one the convention's present.
+    for (const [graph, kvOutputs] of [
+      ['built', 'new'],
+      ['traced', 'present'],
+    ]) {
+      const dir = join(scratch, `base-${graph}`);
+      const exported = await execa(python, ['-m', 'tirflow_py.onnx_export', hfDir, dir, '--graph', graph!], {
+        cwd: pythonProjectDir,
+      });
+      assert.equal((JSON.parse(exported.stdout) as { kvOutputs: string }).kvOutputs, kvOutputs);
+      const engine = new OnnxEngine(dir, { maxBatchSize: 2 });
+      const results = await Promise.all(
+        prompts.map((promptTokenIds) =>
+          engine.complete({
+            promptTokenIds,
+            stop: [],
+            maxTokens: 40,
+            temperature: 0,
+            topP: 1,
+            seed: 0,
+            ignoreEos: true,
+          }),
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.tokenIds),
+        expected,
+        graph,
+      );
+    }
   });
 
   it('keeps serving while sessions beyond the cache size are evicted', async () => {
