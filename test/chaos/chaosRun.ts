@@ -226,21 +226,30 @@ async function injectFaults(faults: InjectedFault[], context: InjectorContext): 
   }
 }
 
-/** Waits until the run works on `step` (steps before it are in metrics.jsonl) or finished. */
-async function untilStep(step: number, context: InjectorContext): Promise<void> {
+/** Steps the run has recorded (lines of metrics.jsonl), read from the store: no server needed. */
+function completedSteps(context: InjectorContext): number {
   const metrics = join(context.fleet.artifactRoot, artifactKeys.metrics(context.runId));
-  const completed = (): number =>
-    existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
-  while (completed() < step - 1 && !context.finished()) await sleep(500);
+  return existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
 }
 
-/** Waits (up to aimMs) until the target role runs an activity; returns what is in flight then. */
+/** Waits until the run works on `step` (steps before it are recorded) or finished. */
+async function untilStep(step: number, context: InjectorContext): Promise<void> {
+  while (completedSteps(context) < step - 1 && !context.finished()) await sleep(500);
+}
+
+/**
+ * Waits until the target role runs an activity, and returns what is in flight then. Gives up
+ * after aimMs, or as soon as the run is past the fault's step: a fault fires in its step, so a
+ * role with nothing to do (the sandbox of a model that writes no code) cannot push the faults
+ * after it past the end of the run.
+ */
 async function aim(fault: PlannedFault, context: InjectorContext): Promise<string[]> {
   const deadline = Date.now() + context.aimMs;
   for (;;) {
     const running = await runningActivities(context.client, context.runId);
     const hit = running.filter((a) => fault.target === 'server' || a.role === fault.target);
-    if (hit.length > 0 || Date.now() >= deadline || context.finished()) {
+    const late = Date.now() >= deadline || completedSteps(context) >= fault.notBeforeStep;
+    if (hit.length > 0 || late || context.finished()) {
       return hit.map((a) => describeActivity(a, context.runId));
     }
     await sleep(250);

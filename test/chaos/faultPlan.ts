@@ -14,7 +14,7 @@ export interface PlannedFault {
   target: FaultTarget;
   /** Workers are SIGKILLed (the whole process group); the dev server is stopped and restarted. */
   kind: 'SIGKILL' | 'restart';
-  /** The fault waits for the run to reach this step: faults spread over the run, not its start. */
+  /** The fault is aimed while the run works on this step: faults spread over the run, not its start. */
   notBeforeStep: number;
   /** Then this long before it is aimed. */
   waitMs: number;

@@ -43,14 +43,14 @@ const program = new Command('chaos')
   .addOption(
     new Option('--wait <s>', 'pause before each fault, seconds or a range')
       .argParser(parseRange)
-      .default([2000, 15000], '2-15'),
+      .default([1000, 5000], '1-5'),
   )
   .addOption(
     new Option('--down <s>', 'time a killed target stays down, seconds or a range')
       .argParser(parseRange)
       .default([1000, 5000], '1-5'),
   )
-  .option('--aim <s>', 'longest wait for the target role to be busy before a kill', Number, 30)
+  .option('--aim <s>', 'longest wait for the target role to be busy before a kill', Number, 20)
   .option('--deadline <s>', 'the run counts as hung after this many seconds', Number, 1800)
   .option('--dir <path>', 'work folder: SQLite file, artifacts, worker logs (default: a temp folder)')
   .option('--keep', 'keep the temp work folder after a passing run (a failing run always keeps it)')
