@@ -76,7 +76,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     `seed ${options.seed}: ${plan.map((f) => `${f.target}@step${f.notBeforeStep}`).join(' → ')} | work dir ${dir}`,
   );
 
-  const fleet = new ChaosFleet({ dir, port: await freePort(), roles, log });
+  const fleet = new ChaosFleet({ dir, port: await freePort(), log });
   const runId = `chaos-${options.seed}-${Date.now().toString(36)}`;
   const config = chaosRunConfig(options, writeChaosTasks(dir));
   const faults: InjectedFault[] = plan.map((f) => ({ ...f, atMs: null, repairedMs: null, inFlight: [] }));

@@ -17,7 +17,6 @@ export interface FleetOptions {
   /** Folder for the SQLite file, the artifact store and the process logs. */
   dir: string;
   port: number;
-  roles: readonly WorkerRole[];
   /** Echo of fleet events (process started, killed, ...). */
   log: (line: string) => void;
 }
@@ -25,9 +24,9 @@ export interface FleetOptions {
 interface WorkerProcess {
   child: ResultPromise;
   generation: number;
-  /** Resolves once the process printed "tirflow worker up". */
-  up: Promise<void>;
 }
+
+const WORKER_START_TIMEOUT_MS = 5 * 60_000;
 
 export class ChaosFleet {
   readonly artifactRoot: string;
@@ -80,10 +79,23 @@ export class ChaosFleet {
       ],
       { cwd: projectRoot, detached: true, reject: false, stdin: 'ignore', all: true, buffer: false },
     );
-    let exited = false;
-    void child.then(() => (exited = true));
-    const up = new Promise<void>((resolve, reject) => {
+    const worker: WorkerProcess = { child, generation };
+    this.workers.set(role, worker);
+    void child.then((result) => {
+      // Still registered: no kill of ours ended it.
+      if (this.workers.get(role) === worker) {
+        this.workers.delete(role);
+        this.options.log(`${role} worker #${generation} exited on its own (code ${result.exitCode})`);
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve, reject) => {
       let seen = '';
+      // A hang guard for a machine too busy to start a worker, not a speed limit.
+      timer = setTimeout(
+        () => reject(new Error(`${role} worker not up after ${WORKER_START_TIMEOUT_MS / 1000} s:\n${seen}`)),
+        WORKER_START_TIMEOUT_MS,
+      );
       child.all?.on('data', (chunk: Buffer) => {
         logFile.write(chunk);
         seen = (seen + chunk.toString()).slice(-4000);
@@ -92,11 +104,7 @@ export class ChaosFleet {
       void child.then((result) =>
         reject(new Error(`${role} worker exited (code ${result.exitCode}) before it was up:\n${seen}`)),
       );
-    });
-    up.catch(() => undefined);
-    this.workers.set(role, { child, generation, up });
-    await up;
-    if (exited) throw new Error(`${role} worker exited right after start-up`);
+    }).finally(() => clearTimeout(timer));
     this.options.log(`${role} worker #${generation} up (pid ${child.pid})`);
   }
 
