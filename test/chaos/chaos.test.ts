@@ -1,12 +1,13 @@
 /**
  * The CI-sized chaos run: a 4-step tiny run on its own dev server (it restarts it) and one
  * worker process per role, while every role's worker is SIGKILLed once and the server is
- * restarted once, in a seeded order. The run must finish with one policy version per step, no
+ * restarted once, in a seeded order. The model writes and runs code in every response, so
+ * every role, the sandbox included, has work that a kill can interrupt. The run must finish with one policy version per step, no
  * step trained twice, every step's trajectories complete and one metrics line per step.
  * `npm run chaos` is the longer version (test/chaos/runChaos.ts).
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { workerRoles } from '../../workers/roles';
 import { runChaos } from './chaosRun';
@@ -45,6 +46,8 @@ test('a fault plan hits every role at least once and replays from its seed', () 
 test('SIGKILLed workers and a restarted server: the run finishes, nothing lost or done twice', async () => {
   const report = await runChaos({
     seed: 7,
+    // Writes and runs code in every response, so the sandbox kill lands on work in flight.
+    model: 'code-writer',
     steps: 4,
     kills: workerRoles.length,
     serverRestarts: 1,
@@ -64,5 +67,9 @@ test('SIGKILLed workers and a restarted server: the run finishes, nothing lost o
   const hit = report.faults.filter((f) => f.atMs !== null).map((f) => f.target);
   for (const role of workerRoles) assert.ok(hit.includes(role), `the ${role} worker was killed`);
   assert.ok(hit.includes('server'), 'the dev server was restarted');
+  const executed = readdirSync(report.dir, { recursive: true, encoding: 'utf8' }).filter((name) =>
+    name.endsWith('.executed.jsonl'),
+  );
+  assert.ok(executed.length > 0, 'the sandbox ran code in this run');
   rmSync(report.dir, { recursive: true, force: true }); // kept for inspection when an assertion fails
 });

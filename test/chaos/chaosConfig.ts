@@ -1,12 +1,26 @@
 /**
- * The run a chaos test shoots at: the shipped tiny base on the shipped tasks, small steps, and
- * heartbeat timeouts of seconds, so a killed worker's activity is retried elsewhere in seconds
- * rather than the production minute.
+ * The run a chaos test shoots at: small steps on a tiny model, and heartbeat timeouts of
+ * seconds, so a killed worker's activity is retried elsewhere in seconds rather than the
+ * production minute. Two models:
+ *  - `tiny-base` (models/), which really learns but never opens a code block, so its sandbox
+ *    worker has nothing to do when it is killed;
+ *  - `code-writer` (test/deploy/code_writing_model.py), which runs code in every response, so
+ *    a sandbox kill lands on executions in flight; its samples are all alike, so dynamic
+ *    filtering leaves the trainer nothing to learn, but every step is still checkpointed.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRunConfig, type RunConfig } from '../../common/config';
 import { projectRoot } from '../../activities/projectPaths';
+import { codeWritingModel } from '../deploy/codeWritingModel';
+
+export const chaosModels = ['tiny-base', 'code-writer'] as const;
+export type ChaosModel = (typeof chaosModels)[number];
+
+/** Hugging Face folder of the model (the code writer is made once per content hash). */
+export async function chaosModelDir(model: ChaosModel): Promise<string> {
+  return model === 'tiny-base' ? join(projectRoot, 'models/tiny-base') : codeWritingModel();
+}
 
 export interface ChaosRunShape {
   steps: number;
@@ -28,9 +42,9 @@ export function writeChaosTasks(dir: string): string {
   return path;
 }
 
-export function chaosRunConfig(shape: ChaosRunShape, trainRows: string): RunConfig {
+export function chaosRunConfig(shape: ChaosRunShape, modelDir: string, trainRows: string): RunConfig {
   return parseRunConfig({
-    model: join(projectRoot, 'models/tiny-base'),
+    model: modelDir,
     data: { train: trainRows, validation: join(projectRoot, 'data/tasks/validation.jsonl') },
     steps: shape.steps,
     rollout: { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48 },

@@ -12,7 +12,7 @@ import { artifactKeys } from '../../common/artifactKeys';
 import { freePort } from '../../cli/devServer';
 import { workerRoles } from '../../workers/roles';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
-import { chaosRunConfig, writeChaosTasks } from './chaosConfig';
+import { chaosModelDir, chaosRunConfig, writeChaosTasks, type ChaosModel } from './chaosConfig';
 import { planFaults, type FaultTarget, type PlannedFault } from './faultPlan';
 import {
   attributeRecoveries,
@@ -27,6 +27,7 @@ import { readRunActivityLog } from './recoveries';
 
 export interface ChaosOptions {
   seed: number;
+  model: ChaosModel;
   steps: number;
   /** Worker kills (each role at least once). */
   kills: number;
@@ -78,7 +79,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   const fleet = new ChaosFleet({ dir, port: await freePort(), log });
   const runId = `chaos-${options.seed}-${Date.now().toString(36)}`;
-  const config = chaosRunConfig(options, writeChaosTasks(dir));
+  const config = chaosRunConfig(options, await chaosModelDir(options.model), writeChaosTasks(dir));
   const faults: InjectedFault[] = plan.map((f) => ({ ...f, atMs: null, repairedMs: null, inFlight: [] }));
   let connection: Connection | undefined;
   let result: TrainingRunResult | null = null;

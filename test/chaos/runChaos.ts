@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePositiveInt } from '../../cli/options';
+import { chaosModels, type ChaosModel } from './chaosConfig';
 import { runChaos } from './chaosRun';
 
 function parseNonNegativeInt(value: string): number {
@@ -30,6 +31,11 @@ const program = new Command('chaos')
       'policy version per step, no step trained twice, trajectories complete, one metrics line per step.',
   )
   .option('--seed <n>', 'seed of the fault schedule (default: random, printed)', parseNonNegativeInt)
+  .addOption(
+    new Option('--model <name>', 'tiny-base learns; code-writer runs code in every response (sandbox busy)')
+      .choices(chaosModels)
+      .default('tiny-base'),
+  )
   .option('--steps <n>', 'training steps', parsePositiveInt, 8)
   .option('--kills <n>', 'worker SIGKILLs, at least one per role (4)', parsePositiveInt, 8)
   .option(
@@ -61,6 +67,7 @@ const program = new Command('chaos')
 
 const opts = program.parse().opts<{
   seed?: number;
+  model: ChaosModel;
   steps: number;
   kills: number;
   serverRestarts: number;
@@ -77,6 +84,7 @@ const opts = program.parse().opts<{
 const seed = opts.seed ?? Math.floor(Math.random() * 1_000_000);
 const report = await runChaos({
   seed,
+  model: opts.model,
   steps: opts.steps,
   kills: opts.kills,
   serverRestarts: opts.serverRestarts,
