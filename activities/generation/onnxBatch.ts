@@ -88,7 +88,7 @@ export class OnnxBatch {
     private readonly layout: OnnxLayout,
     private readonly tokenizer: Awaited<ReturnType<typeof loadModelTokenizer>>,
     private readonly options: OnnxSessionOptions,
-    private readonly kvOutputs: KvOutputs,
+    kvOutputs: KvOutputs,
   ) {
     this.running = this.emptyBatch();
     this.fetches = ['logits'];
@@ -143,7 +143,11 @@ export class OnnxBatch {
   /** Drops a request, waiting or running; its completion is never reported. */
   cancel(id: number): void {
     this.waiting = this.waiting.filter((w) => w.id !== id);
-    this.running.rows = this.running.rows.map((row) => (row?.id === id ? null : row));
+    // In place: a decode step awaiting its run holds this same array and must see the change.
+    const rows = this.running.rows;
+    rows.forEach((row, r) => {
+      if (row?.id === id) rows[r] = null;
+    });
   }
 
   /** One scheduling step: admit waiting requests when there is room, then decode one token for every row. */
