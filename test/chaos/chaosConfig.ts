@@ -4,22 +4,23 @@
  * production minute. Two models:
  *  - `tiny-base` (models/), which really learns but never opens a code block, so its sandbox
  *    worker has nothing to do when it is killed;
- *  - `code-writer` (test/deploy/code_writing_model.py), which runs code in every response, so
- *    a sandbox kill lands on executions in flight; its samples are all alike, so dynamic
- *    filtering leaves the trainer nothing to learn, but every step is still checkpointed.
+ *  - `code-writer` (busyCodeWriter.ts), whose every response runs a busy loop until the
+ *    sandbox timeout, so a sandbox kill lands on executions in flight; its samples are all
+ *    alike, so dynamic filtering leaves the trainer nothing to learn, but every step is still
+ *    checkpointed and exported.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRunConfig, type RunConfig } from '../../common/config';
 import { projectRoot } from '../../activities/projectPaths';
-import { codeWritingModel } from '../deploy/codeWritingModel';
+import { busyCodeWriter } from './busyCodeWriter';
 
 export const chaosModels = ['tiny-base', 'code-writer'] as const;
 export type ChaosModel = (typeof chaosModels)[number];
 
 /** Hugging Face folder of the model (the code writer is made once per content hash). */
 export async function chaosModelDir(model: ChaosModel): Promise<string> {
-  return model === 'tiny-base' ? join(projectRoot, 'models/tiny-base') : codeWritingModel();
+  return model === 'tiny-base' ? join(projectRoot, 'models/tiny-base') : busyCodeWriter();
 }
 
 export interface ChaosRunShape {
@@ -42,14 +43,24 @@ export function writeChaosTasks(dir: string): string {
   return path;
 }
 
-export function chaosRunConfig(shape: ChaosRunShape, modelDir: string, trainRows: string): RunConfig {
+export function chaosRunConfig(
+  shape: ChaosRunShape,
+  model: ChaosModel,
+  modelDir: string,
+  trainRows: string,
+): RunConfig {
+  // The code writer's executions each take the whole sandbox timeout: fewer of them, one turn.
+  const rollout =
+    model === 'tiny-base'
+      ? { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48 }
+      : { promptsPerStep: 2, samplesPerPrompt: 2, shards: 2, maxResponseTokens: 48, toolBudget: 1 };
   return parseRunConfig({
     model: modelDir,
     data: { train: trainRows, validation: join(projectRoot, 'data/tasks/validation.jsonl') },
     steps: shape.steps,
-    rollout: { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48 },
+    rollout,
     trainer: { device: 'cpu' },
-    sandbox: { timeoutS: 2 },
+    sandbox: { timeoutS: model === 'tiny-base' ? 2 : 1 },
     evaluation: { every: shape.evaluationEvery, prompts: 4 },
     // Activities heartbeat every 1-2 s and the trainer every 5 s: twice that and a margin for a
     // busy 2-core machine, so only a dead worker misses its heartbeat.

@@ -79,7 +79,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   const fleet = new ChaosFleet({ dir, port: await freePort(), log });
   const runId = `chaos-${options.seed}-${Date.now().toString(36)}`;
-  const config = chaosRunConfig(options, await chaosModelDir(options.model), writeChaosTasks(dir));
+  const modelDir = await chaosModelDir(options.model);
+  const config = chaosRunConfig(options, options.model, modelDir, writeChaosTasks(dir));
   const faults: InjectedFault[] = plan.map((f) => ({ ...f, atMs: null, repairedMs: null, inFlight: [] }));
   let connection: Connection | undefined;
   let result: TrainingRunResult | null = null;

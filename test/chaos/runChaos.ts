@@ -32,7 +32,10 @@ const program = new Command('chaos')
   )
   .option('--seed <n>', 'seed of the fault schedule (default: random, printed)', parseNonNegativeInt)
   .addOption(
-    new Option('--model <name>', 'tiny-base learns; code-writer runs code in every response (sandbox busy)')
+    new Option(
+      '--model <name>',
+      'tiny-base learns; code-writer runs a busy loop in every response (sandbox busy)',
+    )
       .choices(chaosModels)
       .default('tiny-base'),
   )
