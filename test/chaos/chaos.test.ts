@@ -55,7 +55,7 @@ test('SIGKILLed workers and a restarted server: the run finishes, nothing lost o
     stepsPerExecution: 2,
     waitMs: [500, 3000],
     downMs: [500, 2000],
-    aimMs: 15_000,
+    aimMs: 60_000,
     // A hang guard, not a speed limit: a run that hangs fails here instead of blocking CI.
     deadlineMs: 15 * 60_000,
     log: () => undefined,

@@ -59,7 +59,7 @@ const program = new Command('chaos')
       .argParser(parseRange)
       .default([1000, 5000], '1-5'),
   )
-  .option('--aim <s>', 'longest wait for the target role to be busy before a kill', Number, 20)
+  .option('--aim <s>', 'longest wait for the target role to be busy before a kill', Number, 60)
   .option('--deadline <s>', 'the run counts as hung after this many seconds', Number, 1800)
   .option('--dir <path>', 'work folder: SQLite file, artifacts, worker logs (default: a temp folder)')
   .option('--keep', 'keep the temp work folder after a passing run (a failing run always keeps it)')
