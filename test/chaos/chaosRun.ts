@@ -239,18 +239,25 @@ async function untilStep(step: number, context: InjectorContext): Promise<void> 
   while (completedSteps(context) < step - 1 && !context.finished()) await sleep(500);
 }
 
+/** A fault aimed after its step is over waits this long at most for its role to be busy. */
+const BEHIND_SCHEDULE_AIM_MS = 5000;
+
 /**
  * Waits until the target role runs an activity, and returns what is in flight then. Gives up
- * after aimMs, or as soon as the run is past the fault's step: a fault fires in its step, so a
- * role with nothing to do (the sandbox of a model that writes no code) cannot push the faults
- * after it past the end of the run.
+ * after aimMs or once the fault's step is recorded; a fault that is behind schedule (its step
+ * already over) gives up after a few seconds or the next recorded step. So a role with nothing
+ * to do (the sandbox of a model that writes no code) cannot push later faults past the run.
  */
 async function aim(fault: PlannedFault, context: InjectorContext): Promise<string[]> {
-  const deadline = Date.now() + context.aimMs;
+  const started = Date.now();
+  const completedAtStart = completedSteps(context);
+  const behind = completedAtStart >= fault.notBeforeStep;
+  const deadline = started + (behind ? Math.min(context.aimMs, BEHIND_SCHEDULE_AIM_MS) : context.aimMs);
   for (;;) {
     const running = await runningActivities(context.client, context.runId);
     const hit = running.filter((a) => fault.target === 'server' || a.role === fault.target);
-    const late = Date.now() >= deadline || completedSteps(context) >= fault.notBeforeStep;
+    const late =
+      Date.now() >= deadline || completedSteps(context) > Math.max(completedAtStart, fault.notBeforeStep - 1);
     if (hit.length > 0 || late || context.finished()) {
       return hit.map((a) => describeActivity(a, context.runId));
     }
