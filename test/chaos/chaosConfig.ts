@@ -49,10 +49,11 @@ export function chaosRunConfig(
   modelDir: string,
   trainRows: string,
 ): RunConfig {
-  // The code writer's executions each take the whole sandbox timeout: fewer of them, one turn.
+  // Steps of the tiny base are big enough to outlast a fault or two on an idle machine; the code
+  // writer's executions each take the whole sandbox timeout: fewer of them, one turn.
   const rollout =
     model === 'tiny-base'
-      ? { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48 }
+      ? { promptsPerStep: 8, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 64 }
       : { promptsPerStep: 2, samplesPerPrompt: 2, shards: 2, maxResponseTokens: 48, toolBudget: 1 };
   return parseRunConfig({
     model: modelDir,

@@ -108,6 +108,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       fleet,
       client,
       runId,
+      steps: config.steps,
       aimMs: options.aimMs,
       finished: () => finished,
       log,
@@ -194,6 +195,7 @@ interface InjectorContext {
   fleet: ChaosFleet;
   client: Client;
   runId: string;
+  steps: number;
   aimMs: number;
   finished: () => boolean;
   log: (line: string) => void;
@@ -210,14 +212,17 @@ async function injectFaults(faults: InjectedFault[], context: InjectorContext): 
   try {
     for (const fault of faults) {
       await untilStep(fault.notBeforeStep, context);
-      await sleep(fault.waitMs);
+      // On the last step, faults still to come fire at once (each after its target is back):
+      // a dead worker holds up the step, so the run cannot end before the next fault.
+      const lastStep = (): boolean => completedSteps(context) >= context.steps - 1;
+      if (!lastStep()) await sleep(fault.waitMs);
       if (context.finished()) return;
       const pending =
         fault.target === 'server'
           ? [...repairs.values()]
           : [repairs.get(fault.target), repairs.get('server')];
       await Promise.all(pending.map((repair) => repair ?? Promise.resolve()));
-      fault.inFlight = await aim(fault, context);
+      fault.inFlight = lastStep() ? await inFlightNow(fault, context) : await aim(fault, context);
       if (context.finished()) return;
       const repair = inject(fault, context);
       repair.catch(() => undefined); // awaited below; a failed restart fails the chaos run there
@@ -239,6 +244,14 @@ async function untilStep(step: number, context: InjectorContext): Promise<void> 
   while (completedSteps(context) < step - 1 && !context.finished()) await sleep(500);
 }
 
+/** What the fault's target runs right now. */
+async function inFlightNow(fault: PlannedFault, context: InjectorContext): Promise<string[]> {
+  const running = await runningActivities(context.client, context.runId);
+  return running
+    .filter((a) => fault.target === 'server' || a.role === fault.target)
+    .map((a) => describeActivity(a, context.runId));
+}
+
 /** A fault aimed after its step is over waits this long at most for its role to be busy. */
 const BEHIND_SCHEDULE_AIM_MS = 5000;
 
@@ -254,13 +267,10 @@ async function aim(fault: PlannedFault, context: InjectorContext): Promise<strin
   const behind = completedAtStart >= fault.notBeforeStep;
   const deadline = started + (behind ? Math.min(context.aimMs, BEHIND_SCHEDULE_AIM_MS) : context.aimMs);
   for (;;) {
-    const running = await runningActivities(context.client, context.runId);
-    const hit = running.filter((a) => fault.target === 'server' || a.role === fault.target);
+    const hit = await inFlightNow(fault, context);
     const late =
       Date.now() >= deadline || completedSteps(context) > Math.max(completedAtStart, fault.notBeforeStep - 1);
-    if (hit.length > 0 || late || context.finished()) {
-      return hit.map((a) => describeActivity(a, context.runId));
-    }
+    if (hit.length > 0 || late || context.finished()) return hit;
     await sleep(250);
   }
 }
