@@ -252,24 +252,18 @@ async function inFlightNow(fault: PlannedFault, context: InjectorContext): Promi
     .map((a) => describeActivity(a, context.runId));
 }
 
-/** A fault aimed after its step is over waits this long at most for its role to be busy. */
-const BEHIND_SCHEDULE_AIM_MS = 5000;
-
 /**
  * Waits until the target role runs an activity, and returns what is in flight then. Gives up
- * after aimMs or once the fault's step is recorded; a fault that is behind schedule (its step
- * already over) gives up after a few seconds or the next recorded step. So a role with nothing
- * to do (the sandbox of a model that writes no code) cannot push later faults past the run.
+ * after aimMs, or once the run records a step: the fault's own step, or for a fault behind
+ * schedule the next one. So a role with nothing to do (the sandbox of a model that writes no
+ * code) holds the faults after it up by one step at most.
  */
 async function aim(fault: PlannedFault, context: InjectorContext): Promise<string[]> {
-  const started = Date.now();
-  const completedAtStart = completedSteps(context);
-  const behind = completedAtStart >= fault.notBeforeStep;
-  const deadline = started + (behind ? Math.min(context.aimMs, BEHIND_SCHEDULE_AIM_MS) : context.aimMs);
+  const deadline = Date.now() + context.aimMs;
+  const lastOkStep = Math.max(completedSteps(context), fault.notBeforeStep - 1);
   for (;;) {
     const hit = await inFlightNow(fault, context);
-    const late =
-      Date.now() >= deadline || completedSteps(context) > Math.max(completedAtStart, fault.notBeforeStep - 1);
+    const late = Date.now() >= deadline || completedSteps(context) > lastOkStep;
     if (hit.length > 0 || late || context.finished()) return hit;
     await sleep(250);
   }
