@@ -53,7 +53,7 @@ export function chaosRunConfig(
   // writer's executions each take the whole sandbox timeout: fewer of them, one turn.
   const rollout =
     model === 'tiny-base'
-      ? { promptsPerStep: 8, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 64 }
+      ? { promptsPerStep: 16, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 64 }
       : { promptsPerStep: 2, samplesPerPrompt: 2, shards: 2, maxResponseTokens: 48, toolBudget: 1 };
   return parseRunConfig({
     model: modelDir,
