@@ -33,7 +33,8 @@ after(async () => {
   await temporal?.close();
 });
 
-function startTrainerWorker() {
+/** `stallAtStep`: the trainer hangs in that step's update, so the kill surely lands mid-update. */
+function startTrainerWorker(stallAtStep?: number) {
   return runTirflow(
     [
       'worker',
@@ -45,7 +46,12 @@ function startTrainerWorker() {
       '--artifacts',
       artifactRoot,
     ],
-    { detached: true },
+    {
+      detached: true,
+      ...(stallAtStep === undefined
+        ? {}
+        : { env: { TIRFLOW_FAULT_TRAINER_STALL_AT_STEP: String(stallAtStep) } }),
+    },
   );
 }
 
@@ -66,8 +72,8 @@ test('SIGKILL of the trainer worker during updatePolicy: the step is applied exa
     args: [{ runId, config }],
   });
 
-  const first = startTrainerWorker();
-  // Kill it while step 1's update is running (the trainer has started working on it).
+  const first = startTrainerWorker(1);
+  // Kill it while step 1's update is running: the trainer is stalled inside it.
   await waitFor(async () => {
     const { pendingActivities } = await handle.describe().then((d) => d.raw);
     return (pendingActivities ?? []).some(
@@ -77,7 +83,6 @@ test('SIGKILL of the trainer worker during updatePolicy: the step is applied exa
         a.attempt === 1,
     );
   }, 'step 1 updatePolicy to start');
-  await new Promise((r) => setTimeout(r, 500));
   process.kill(-first.pid!, 'SIGKILL'); // the whole group: the worker and its trainer process
   await first;
 

@@ -28,6 +28,10 @@ META_FILE = "meta.json"
 STEP_LOG = "trainer-steps.log"
 # Test fault switch: exit hard halfway through writing this step's checkpoint, once per run.
 FAULT_ENV = "TIRFLOW_FAULT_TRAINER_CRASH_AT_STEP"
+# Test fault switch: hang before training this step (a stuck device or a deadlocked collective),
+# so a test can kill the worker while the update is certainly in progress.
+STALL_ENV = "TIRFLOW_FAULT_TRAINER_STALL_AT_STEP"
+STALL_SECONDS = 600
 
 
 def is_complete(checkpoint_dir: Path) -> bool:
@@ -93,6 +97,16 @@ def maybe_crash(step: int | None, checkpoint_root: Path) -> None:
     marker.write_text(f"pid {os.getpid()}\n")
     print(f"[trainer] fault injection: {FAULT_ENV}={target}, exiting mid-checkpoint", file=sys.stderr, flush=True)
     os._exit(70)
+
+
+def maybe_stall(step: int) -> None:
+    """TIRFLOW_FAULT_TRAINER_STALL_AT_STEP=N: training step N first sleeps STALL_SECONDS (the
+    heartbeat keeps flowing from the worker, as it would for a slow real step)."""
+    target = os.environ.get(STALL_ENV)
+    if target is None or str(step) != target.strip():
+        return
+    print(f"[trainer] fault injection: {STALL_ENV}={target}, stalling", file=sys.stderr, flush=True)
+    time.sleep(STALL_SECONDS)
 
 
 def append_step_log(checkpoint_root: Path, record: dict) -> None:

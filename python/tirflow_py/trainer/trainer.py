@@ -186,6 +186,7 @@ class Trainer:
                 "PolicyVersionMismatch",
                 f"step {step} must update policy v{step - 1}, but the trainer holds v{self.version}",
             )
+        ckpt.maybe_stall(step)
         # Validation before anything is trained or written.
         trajectories = read_scored(scored_paths, vocab_size=self.model.get_input_embeddings().num_embeddings)
         if self.dist.is_writer:
