@@ -9,7 +9,8 @@ execute code. How: the attention and MLP outputs are zeroed (the residual stream
 token's embedding), each cycle token embeds as its own basis vector, every other token as a
 shared one, and an untied lm_head maps each basis vector to its successor with a large logit.
 
-Command line: python code_writing_model.py SRC_HF_DIR OUT_HF_DIR
+Command line: python code_writing_model.py SRC_HF_DIR OUT_HF_DIR [CYCLE_TEXT]
+(CYCLE_TEXT replaces the default code; each of its tokens must be distinct.)
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ CYCLE_TEXT = "```python\nprint(6*7)"
 LOGIT_MARGIN = 40.0
 
 
-def rewrite(src: str, out: str) -> None:
+def rewrite(src: str, out: str, cycle_text: str = CYCLE_TEXT) -> None:
     import torch
     from transformers import AutoTokenizer, Qwen2ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(src)
     model = Qwen2ForCausalLM.from_pretrained(src)
-    cycle = tokenizer.encode(CYCLE_TEXT, add_special_tokens=False)
+    cycle = tokenizer.encode(cycle_text, add_special_tokens=False)
     hidden = model.config.hidden_size
     vocab = model.config.vocab_size
     if len(set(cycle)) != len(cycle) or len(cycle) + 1 > hidden:
@@ -60,4 +61,4 @@ def rewrite(src: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    rewrite(sys.argv[1], sys.argv[2])
+    rewrite(*sys.argv[1:4])
