@@ -14,6 +14,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { LocalDirArtifactStore, readJsonl, writeJsonl } from '../../activities/artifactStore';
 import { createGenerationActivities } from '../../activities/generation/generateActivity';
 import { loadModelTokenizer } from '../../activities/generation/modelFolder';
+import { awaitingExecution } from '../support/pendingCode';
 import { stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
@@ -145,20 +146,13 @@ describe('generate activity', () => {
 
     // The random fixture model never writes code by itself: put one trajectory in the state a
     // closed ```python block leaves it in (model tokens, mask 1), then hand generate a result.
-    const code = tokenizer.encode(' ```python\nprint(6*7)\n```');
     // The fixture's context is 512 positions and the ORZ prompt takes most of them: a short
     // prompt leaves room to see generation continue.
     const waiting: Trajectory = {
-      ...trajectories[0]!,
+      ...awaitingExecution(trajectories[0]!, tokenizer, 'print(6*7)'),
       promptTokenIds: tokenizer.encode('Solve 3x + 5 = 20. Assistant: <think>'),
-      responseTokenIds: code,
-      actionMask: code.map(() => 1),
-      responseText: tokenizer.decode(code),
-      phase: 'awaitingExecution',
-      stopReason: 'code',
-      toolCalls: 1,
-      pendingCode: 'print(6*7)',
     };
+    const code = waiting.responseTokenIds;
     const previousKey = 'runs/run-c/manual/turn-00.generated.jsonl';
     const executedKey = 'runs/run-c/manual/turn-00.executed.jsonl';
     await writeJsonl(store, previousKey, [waiting, trajectories[1]!]);

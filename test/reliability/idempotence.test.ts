@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { LocalDirArtifactStore, readJsonl, writeJsonl } from '../../activities/artifactStore';
 import { loadModelTokenizer } from '../../activities/generation/modelFolder';
+import { awaitingExecution } from '../support/pendingCode';
 import { writeReport } from '../../activities/report/writeReport';
 import type {
   EvaluationSummary,
@@ -193,18 +194,8 @@ void describe('every activity run twice changes nothing the second time', () => 
     pendingKey = artifactKeys.generated(runId, 1, 1, 0);
     const generated = await readJsonl<Trajectory>(store, pendingKey);
     const tokenizer = await loadModelTokenizer(fixture.onnxDir);
-    const code = tokenizer.encode(' ```python\nimport random\nprint(random.random())\n```');
-    const waiting: Trajectory = {
-      ...generated[0]!,
-      responseTokenIds: code,
-      actionMask: code.map(() => 1),
-      responseText: tokenizer.decode(code),
-      phase: 'awaitingExecution',
-      stopReason: 'code',
-      toolCalls: 1,
-      // A different number each run: a second execution could not hide by writing equal bytes.
-      pendingCode: 'import random\nprint(random.random())',
-    };
+    // A different number each run: a second execution could not hide by writing equal bytes.
+    const waiting = awaitingExecution(generated[0]!, tokenizer, 'import random\nprint(random.random())');
     await writeJsonl(store, pendingKey, [waiting, ...generated.slice(1)]);
 
     const input = { runId, step: 1, shard: 1, turn: 0, generatedKey: pendingKey, timeoutS: 5 };

@@ -32,22 +32,17 @@ import { connectTestTemporal, uniqueName, type TestTemporal } from '../support/t
 const PERMISSION_OVERRIDES = '-dac_override,-dac_read_search,-fowner';
 const workflowsPath = fileURLToPath(new URL('./fixtures/storeWorkflows.ts', import.meta.url));
 
+/** `unshare` arguments that run the shell `script` with `args` in a new private mount namespace. */
+function inPrivateMounts(script: string, ...args: string[]): string[] {
+  return ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args];
+}
+
 /** Fails, naming what is missing, unless this process may make a private mount namespace. */
 async function requirePrivateMounts(): Promise<void> {
   const probe = mkdtempSync(join(tmpdir(), 'tirflow-mount-probe-'));
   const result = await execa(
     'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      'mount -t tmpfs -o size=64k tirflow-probe "$1"',
-      'sh',
-      probe,
-    ],
+    inPrivateMounts('mount -t tmpfs -o size=64k tirflow-probe "$1"', probe),
     { reject: false, all: true },
   );
   await rm(probe, { recursive: true, force: true });
@@ -79,15 +74,8 @@ void describe('artifact store full, read-only or denied: retryable, clear, nothi
       `exec setpriv --bounding-set ${PERMISSION_OVERRIDES} -- "$@"`;
     storeWorker = execa(
       'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
+      inPrivateMounts(
         inNamespace,
-        'sh',
         mountPoint,
         process.execPath,
         tirflowBin,
@@ -101,7 +89,7 @@ void describe('artifact store full, read-only or denied: retryable, clear, nothi
         mountPoint,
         '--address',
         temporal.address,
-      ],
+      ),
       { reject: false, all: true },
     );
     await new Promise<void>((resolve, reject) => {
