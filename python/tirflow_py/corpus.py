@@ -209,7 +209,7 @@ def _attempt(rng: random.Random, answer: Fraction) -> Fraction:
     return Fraction(numerator, answer.denominator)
 
 
-def think_document(rng: random.Random, item: Item) -> str:
+def think_document(rng: random.Random, item: Item, newline_share: float = 0.0) -> str:
     if item.level in EASY_LEVELS:
         value, steps = item.answer, item.worked + " "
     else:
@@ -218,18 +218,37 @@ def think_document(rng: random.Random, item: Item) -> str:
         steps = f"{item.need} is {said}. "
     boxed = format_boxed(value)
     prompt = render_prompt(item.task_text, preamble=rng.random() < 0.35)
+    # Tutorials put their closing sentence on a line of its own; think documents do too, some of the
+    # time, so that a line break alone does not tell the model which document it is in.
+    if newline_share > 0.0 and rng.random() < newline_share:
+        steps = steps.rstrip(" ") + "\n"
     return f"{prompt} We need {item.need}. {steps}So the answer is {boxed}. </think> <answer> \\boxed{{{boxed}}} </answer>"
 
 
 TUTORIAL_BRIDGES = ("Let us compute it with Python.", "A short Python program does it.", "We can let Python do the arithmetic.")
 
 
-def tutorial_document(rng: random.Random, item: Item) -> str:
+def text_tutorial_document(rng: random.Random, item: Item, answer_tag: bool = False) -> str:
+    """A tutorial worked in text, no code cell: web text also ends "So the answer is ..." without
+    a program. Without these, only an output block ever preceded that closing sentence outside
+    <think>, so the model could tell the two kinds of document apart by the output block alone."""
+    value = item.answer if item.level in EASY_LEVELS else _attempt(rng, item.answer)
+    said = f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value)
+    steps = item.worked if item.level in EASY_LEVELS else f"{item.need} is {said}."
+    if rng.random() < 0.25:
+        tag = f" <answer> \\boxed{{{format_boxed(value)}}} </answer>" if answer_tag else ""
+        return f"User: {item.question}\nAssistant: We need {item.need}. {steps}\nSo the answer is {said}.{tag}"
+    heading = rng.choice(("Question", "Example", "Exercise"))
+    return f"{heading}: {item.question}\nWe need {item.need}. {steps}\nSo the answer is {said}."
+
+
+def tutorial_document(rng: random.Random, item: Item, answer_tag: bool = False) -> str:
     output = run_snippet(item.code)
     bridge, cell = rng.choice(TUTORIAL_BRIDGES), _fence(item.code, output)
     if rng.random() < 0.25:
         # A chat transcript, as web text has them: a dialogue, but not the <think>/<answer> template.
-        return f"User: {item.question}\nAssistant: We need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
+        tag = f" <answer> \\boxed{{{format_boxed(item.answer)}}} </answer>" if answer_tag else ""
+        return f"User: {item.question}\nAssistant: We need {item.need}. {bridge}\n{cell}\nSo the answer is {output}.{tag}"
     heading = rng.choice(("Question", "Example", "Exercise"))
     return f"{heading}: {item.question}\nWe need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
 
@@ -240,8 +259,16 @@ def snippet_document(rng: random.Random, item: Item) -> str:
 
 
 def generate_corpus(num_docs: int, seed: int = 0, mix: dict[str, float] | None = None,
-                    excluded: set[tuple[int, ...]] | None = None) -> list[Document]:
-    """num_docs documents, the same list for the same seed."""
+                    excluded: set[tuple[int, ...]] | None = None, hard_think_share: float = 1.0,
+                    text_tutorial_share: float = 0.0, think_newline_share: float = 0.0,
+                    chat_answer_tag: bool = False) -> list[Document]:
+    """num_docs documents, the same list for the same seed.
+
+    hard_think_share: the fraction of think documents drawn on a hard level that keep it; the rest
+    are redrawn until easy. Below 1 the model has seen fewer hard problems answered in text inside
+    <think>, so under the RL template a hard problem is less tied to a text answer."""
+    if not 0.0 <= hard_think_share <= 1.0:
+        raise ValueError(f"hard_think_share must be within [0, 1], got {hard_think_share}")
     if num_docs < 0:
         raise ValueError(f"num_docs must be non-negative, got {num_docs}")
     mix = mix or DEFAULT_MIX
@@ -252,7 +279,20 @@ def generate_corpus(num_docs: int, seed: int = 0, mix: dict[str, float] | None =
     docs = []
     for _ in range(num_docs):
         kind = rng.choices(kinds, weights)[0]
-        docs.append(Document(kind, writers[kind](rng, make_item(rng, excluded))))
+        item = make_item(rng, excluded)
+        if kind == "think" and hard_think_share < 1.0:
+            while item.level not in EASY_LEVELS and rng.random() >= hard_think_share:
+                item = make_item(rng, excluded)
+        if kind == "tutorial" and text_tutorial_share > 0.0 and rng.random() < text_tutorial_share:
+            docs.append(Document(kind, text_tutorial_document(rng, item, chat_answer_tag)))
+            continue
+        if kind == "think":
+            docs.append(Document(kind, think_document(rng, item, think_newline_share)))
+            continue
+        if kind == "tutorial":
+            docs.append(Document(kind, tutorial_document(rng, item, chat_answer_tag)))
+            continue
+        docs.append(Document(kind, writers[kind](rng, item)))
     return docs
 
 

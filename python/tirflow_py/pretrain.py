@@ -45,6 +45,10 @@ class PretrainConfig:
     threads: int = 2
     max_minutes: float = 0.0  # > 0: stop early (and still save) when the shared machine is slow
     init_from: str = ""  # a model folder to continue from (its tokenizer and weights); "" = fresh
+    hard_think_share: float = 1.0  # corpus: share of hard-level think documents kept (see generate_corpus)
+    text_tutorial_share: float = 0.0  # corpus: share of tutorials worked in text, without a code cell
+    think_newline_share: float = 0.0  # corpus: share of think documents closing on a line of their own
+    chat_answer_tag: int = 0  # corpus: 1 = chat-transcript tutorials end with an <answer> tag
 
 
 def pack(tokenizer, texts: list[str]):
@@ -74,8 +78,14 @@ def pretrain(cfg: PretrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     started = time.time()
 
-    docs = generate_corpus(cfg.docs, seed=cfg.seed)
-    heldout = generate_corpus(cfg.heldout_docs, seed=cfg.seed + 1_000_003)
+    docs = generate_corpus(cfg.docs, seed=cfg.seed, hard_think_share=cfg.hard_think_share,
+                           text_tutorial_share=cfg.text_tutorial_share,
+                           think_newline_share=cfg.think_newline_share,
+                           chat_answer_tag=bool(cfg.chat_answer_tag))
+    heldout = generate_corpus(cfg.heldout_docs, seed=cfg.seed + 1_000_003, hard_think_share=cfg.hard_think_share,
+                           text_tutorial_share=cfg.text_tutorial_share,
+                           think_newline_share=cfg.think_newline_share,
+                           chat_answer_tag=bool(cfg.chat_answer_tag))
     if cfg.init_from:
         from transformers import AutoTokenizer
 
