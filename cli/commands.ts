@@ -8,6 +8,7 @@ import { registerControl } from './commands/control';
 import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
 import { registerReport } from './commands/report';
+import { registerScalingLaw } from './commands/scalingLaw';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
@@ -24,4 +25,5 @@ export const commands: RegisterCommand[] = [
   registerExec,
   registerGrade,
   registerReport,
+  registerScalingLaw,
 ];

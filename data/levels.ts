@@ -117,6 +117,9 @@ export const LEVELS: Record<string, readonly ProblemMaker[]> = {
 
 export const LEVEL_NAMES = Object.keys(LEVELS);
 
+/** The levels a tiny model cannot do in its head: where the tool should make the difference. */
+export const HARD_LEVELS: readonly string[] = ['L3', 'L4', 'L5'];
+
 export function makeProblem(level: string, rng: Rng): Problem {
   const makers = LEVELS[level];
   if (!makers) throw new Error(`unknown level "${level}" (known: ${LEVEL_NAMES.join(', ')})`);

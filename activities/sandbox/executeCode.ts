@@ -9,6 +9,7 @@
  * it and fails once with a retryable error after running the code and before writing results,
  * so the retry must redo the work and still write the artifact exactly once.
  */
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ExecuteCodeInput, ExecuteCodeResult, SandboxActivities } from '../../common/activityContracts';
@@ -35,6 +36,9 @@ export function createSandboxActivities(deps: SandboxActivityDeps) {
     const pending = await pendingTrajectories(deps.store, input.generatedKey);
     const limits = validLimits(input);
     const context = Context.current();
+    // Every queued execution listens on the activity's cancellation signal until it is
+    // dispatched: a turn with many code blocks is many listeners, not a leak.
+    setMaxListeners(pending.length + 10, context.cancellationSignal);
     let completed = 0;
     // Heartbeat on a clock too, not only per finished execution: a queue of slow executions
     // must not look like a dead worker under a short heartbeat timeout.

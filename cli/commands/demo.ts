@@ -1,22 +1,35 @@
 /**
  * `tirflow demo` (`npm run demo`): the embedded default end to end on a laptop CPU — local
  * Temporal, an all-roles worker, a ZeroTIR run on the shipped tiny model and tasks, then the
- * ZeroRL baseline (same model, data, steps; no tool), then the report.
+ * ZeroRL baseline (same model, data, steps; no tool), then the report and the scaling-law
+ * findings. `--seeds 1,2,3` repeats the pair per seed and summarises the findings over seeds.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { LocalDirArtifactStore } from '../../activities/artifactStore';
 import { defaultReportDir, writeReport } from '../../activities/report/writeReport';
 import type { RunConfig } from '../../common/config';
 import { defaultArtifactRoot } from '../connection';
 import { startLocalStack } from '../localStack';
 import { parsePort, parsePositiveInt } from '../options';
+import { type SeedPair } from '../../activities/report/writeScalingLaw';
+import { printScalingLaw } from './scalingLaw';
 import { connectOrThrow, defaultRunId, followRun, readConfigOrThrow, startOrAttach } from './train';
 import { CliError, exitCodes } from '../exitCodes';
+import { HARD_LEVELS } from '../../data/levels';
+
+/** "1,2,3" → [1, 2, 3]; seeds are non-negative integers, each at most once. */
+export function parseSeedList(value: string): number[] {
+  const seeds = value.split(',').map((part) => part.trim());
+  if (seeds.some((part) => !/^\d+$/.test(part)) || new Set(seeds).size !== seeds.length)
+    throw new InvalidArgumentError(`"${value}" is not a comma-separated list of distinct seeds, e.g. 1,2,3.`);
+  return seeds.map(Number);
+}
 
 interface DemoOptions {
   config?: string;
   steps?: number;
   seed?: number;
+  seeds?: number[];
   baseline: boolean;
   port: number;
   uiPort: number;
@@ -30,18 +43,21 @@ export function registerDemo(program: Command): void {
     .option('-c, --config <file>', 'run config (default: the embedded tiny run)')
     .option('--steps <n>', 'training steps per run', parsePositiveInt)
     .option('--seed <n>', 'run seed', (v) => Number.parseInt(v, 10))
+    .option(
+      '--seeds <list>',
+      'one ZeroTIR/ZeroRL pair per seed, e.g. 1,2,3; then the findings over seeds',
+      parseSeedList,
+    )
     .option('--no-baseline', 'skip the ZeroRL (no tool) comparison run')
     .option('--port <port>', 'Temporal gRPC port', parsePort, 7233)
     .option('--ui-port <port>', 'Temporal Web UI port', parsePort, 8233)
     .option('--artifacts <dir>', 'artifact store root', defaultArtifactRoot())
     .action(async (opts: DemoOptions) => {
       const base = readConfigOrThrow(opts.config);
-      const zerotir: RunConfig = {
-        ...base,
-        template: 'tool',
-        steps: opts.steps ?? base.steps,
-        seed: opts.seed ?? base.seed,
-      };
+      if (opts.seed !== undefined && opts.seeds !== undefined)
+        throw new CliError('give --seed or --seeds, not both', exitCodes.badInput);
+      const seeds = opts.seeds ?? [opts.seed ?? base.seed];
+      const steps = opts.steps ?? base.steps;
       const log = (line: string): void => console.log(line);
       const stack = await startLocalStack({
         port: opts.port,
@@ -56,38 +72,55 @@ export function registerDemo(program: Command): void {
         namespace: 'default',
         artifacts: opts.artifacts,
       });
-      const runIds: string[] = [];
+      const pairs: SeedPair[] = [];
       try {
-        const plans: RunConfig[] = [zerotir];
-        if (opts.baseline) plans.push({ ...zerotir, template: 'noTool' });
-        for (const config of plans) {
-          const runId = defaultRunId(config);
-          runIds.push(runId);
-          const name = config.template === 'tool' ? 'ZeroTIR' : 'ZeroRL (no tool)';
-          log(
-            `\n== ${name}: run ${runId} — ${config.steps} steps × ${config.rollout.promptsPerStep} prompts × ${config.rollout.samplesPerPrompt} samples ==`,
-          );
-          const started = Date.now();
-          await startOrAttach(client, runId, config);
-          const outcome = await followRun(client, runId, log, interrupted);
-          if (outcome === 'detached') {
+        for (const seed of seeds) {
+          const zerotir: RunConfig = { ...base, template: 'tool', steps, seed };
+          const plans: RunConfig[] = [zerotir];
+          if (opts.baseline) plans.push({ ...zerotir, template: 'noTool' });
+          const runIds: string[] = [];
+          for (const config of plans) {
+            const runId = defaultRunId(config);
+            runIds.push(runId);
+            const name = config.template === 'tool' ? 'ZeroTIR' : 'ZeroRL (no tool)';
             log(
-              `Interrupted. Run ${runId} is saved; resume with \`tirflow worker --role all\` and \`tirflow train --run-id ${runId}\`.`,
+              `\n== ${name}, seed ${seed}: run ${runId} — ${config.steps} steps × ${config.rollout.promptsPerStep} prompts × ${config.rollout.samplesPerPrompt} samples ==`,
             );
-            return;
+            const started = Date.now();
+            await startOrAttach(client, runId, config);
+            const outcome = await followRun(client, runId, log, interrupted);
+            if (outcome === 'detached') {
+              log(
+                `Interrupted. Run ${runId} is saved; resume with \`tirflow worker --role all\` and \`tirflow train --run-id ${runId}\`.`,
+              );
+              return;
+            }
+            log(
+              `${name} finished in ${((Date.now() - started) / 60_000).toFixed(1)} min (policy v${outcome.policy.version}).`,
+            );
           }
-          log(
-            `${name} finished in ${((Date.now() - started) / 60_000).toFixed(1)} min (policy v${outcome.policy.version}).`,
-          );
+          pairs.push({ tool: runIds[0]!, baseline: runIds[1] ?? null });
+          const report = await writeReport({
+            store: new LocalDirArtifactStore(opts.artifacts),
+            runIds,
+            outDir: defaultReportDir(opts.artifacts, runIds),
+          });
+          log(`\nRuns: ${runIds.join(' ')}   artifacts: ${opts.artifacts}`);
+          log(`Report: ${report.htmlPath}  (charts also as PNG next to it)`);
+          log(`Rebuild it any time: npx tirflow report ${runIds.join(' ')}`);
         }
-        const report = await writeReport({
-          store: new LocalDirArtifactStore(opts.artifacts),
-          runIds,
-          outDir: defaultReportDir(opts.artifacts, runIds),
-        });
-        log(`\nRuns: ${runIds.join(' ')}   artifacts: ${opts.artifacts}`);
-        log(`Report: ${report.htmlPath}  (charts also as PNG next to it)`);
-        log(`Rebuild it any time: npx tirflow report ${runIds.join(' ')}`);
+        log(
+          `\nThe paper's findings (targets of the tiny demo; ZeroTIR vs ZeroRL on the hard levels ${HARD_LEVELS.join(', ')}):`,
+        );
+        try {
+          await printScalingLaw(opts.artifacts, pairs);
+        } catch (err) {
+          // The runs and their reports are done; a config without step-0 evaluation cannot show these.
+          if (!(err instanceof CliError)) throw err;
+          log(`(no findings: ${err.message})`);
+        }
+        const args = pairs.map((p) => (p.baseline === null ? p.tool : `${p.tool}:${p.baseline}`));
+        log(`Recheck them any time: npx tirflow scaling-law ${args.join(' ')}`);
       } catch (err) {
         if (err instanceof CliError) throw err;
         throw new CliError(`demo failed: ${(err as Error).message}`, exitCodes.runFailed);

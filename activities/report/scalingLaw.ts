@@ -1,0 +1,194 @@
+/**
+ * The paper's findings, checked over seeds: for each seed a ZeroTIR run and its ZeroRL baseline
+ * (same model, data and steps), how far code use and hard-level validation accuracy moved, how
+ * training accuracy tracked code use, and how far the tool run ends above the baseline on the
+ * hard levels; then the mean and spread over seeds, and whether each finding holds in every seed.
+ * Pure: the numbers come from RunData read out of the artifact store.
+ */
+import { HARD_LEVELS } from '../../data/levels';
+import { spearman } from './correlation';
+import type { RunData, RunEvaluation } from './runData';
+
+/** What `npm run demo` must show on the tiny model (issue 9's acceptance). */
+export const SCALING_LAW_TARGETS = {
+  /** Code ratio of the last training step's rollouts. */
+  finalCodeRatio: 0.6,
+  /** Rise of the hard levels' validation accuracy, base policy → last evaluation. */
+  hardAccuracyGain: 0.2,
+  /** Spearman correlation of training accuracy with code ratio, over steps. */
+  accuracyCodeSpearman: 0.5,
+  /** ZeroTIR's final hard-level validation accuracy minus ZeroRL's. */
+  hardMarginOverBaseline: 0.15,
+} as const;
+
+export interface SeedOutcome {
+  tool: string;
+  baseline: string | null;
+  steps: number;
+  codeRatio: { first: number; last: number };
+  responseTokens: { first: number; last: number };
+  /** Mean of the hard levels' validation accuracies (each level weighs the same). */
+  hardAccuracy: { first: number; last: number };
+  accuracyCodeSpearman: number | null;
+  baselineHardAccuracy: number | null;
+  hardMarginOverBaseline: number | null;
+}
+
+export class ScalingLawInputError extends Error {
+  override name = 'ScalingLawInputError';
+}
+
+/** Mean accuracy over the hard levels of one evaluation; null when it has none of them. */
+export function hardLevelAccuracy(evaluation: RunEvaluation): number | null {
+  const values = HARD_LEVELS.map((level) => evaluation.summary.accuracyByLevel[level]).filter(
+    (v): v is number => v !== undefined,
+  );
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function finalHardAccuracy(run: RunData): number {
+  const last = run.evaluations.at(-1);
+  const value = last === undefined ? null : hardLevelAccuracy(last);
+  if (value === null)
+    throw new ScalingLawInputError(`run ${run.runId} has no hard-level validation accuracy`);
+  return value;
+}
+
+export function seedOutcome(tool: RunData, baseline: RunData | null): SeedOutcome {
+  if (tool.template !== 'tool')
+    throw new ScalingLawInputError(`run ${tool.runId} is not a ZeroTIR (tool) run`);
+  if (baseline !== null && baseline.template !== 'noTool')
+    throw new ScalingLawInputError(`run ${baseline.runId} is not a ZeroRL (noTool) run`);
+  const first = tool.steps[0];
+  const last = tool.steps.at(-1);
+  const base = tool.evaluations[0];
+  if (first === undefined || last === undefined || base === undefined || base.step !== 0)
+    throw new ScalingLawInputError(`run ${tool.runId} needs training steps and a step-0 evaluation`);
+  const hardFirst = hardLevelAccuracy(base);
+  if (hardFirst === null)
+    throw new ScalingLawInputError(`run ${tool.runId} has no hard-level validation accuracy`);
+  const hardLast = finalHardAccuracy(tool);
+  const baselineHard = baseline === null ? null : finalHardAccuracy(baseline);
+  return {
+    tool: tool.runId,
+    baseline: baseline?.runId ?? null,
+    steps: tool.steps.length,
+    codeRatio: { first: first.rollout.codeRatio, last: last.rollout.codeRatio },
+    responseTokens: { first: first.rollout.responseTokens.mean, last: last.rollout.responseTokens.mean },
+    hardAccuracy: { first: hardFirst, last: hardLast },
+    accuracyCodeSpearman: spearman(
+      tool.steps.map((s) => s.rollout.accuracy),
+      tool.steps.map((s) => s.rollout.codeRatio),
+    ),
+    baselineHardAccuracy: baselineHard,
+    hardMarginOverBaseline: baselineHard === null ? null : hardLast - baselineHard,
+  };
+}
+
+export interface Spread {
+  mean: number;
+  /** Sample standard deviation; 0 for a single seed. */
+  sd: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function spread(values: readonly number[]): Spread | null {
+  if (values.length === 0) return null;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const sd =
+    values.length < 2 ? 0 : Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
+  return { mean, sd, min: Math.min(...values), max: Math.max(...values), n: values.length };
+}
+
+export interface Finding {
+  name: string;
+  target: string;
+  /** Per seed; null where the seed cannot tell (no baseline, constant series). */
+  perSeed: (number | null)[];
+  spread: Spread | null;
+  /** True when every seed has a value and every value meets the target. */
+  holds: boolean;
+}
+
+function finding(
+  name: string,
+  target: string,
+  values: (number | null)[],
+  meets: (v: number) => boolean,
+): Finding {
+  const known = values.filter((v): v is number => v !== null);
+  return {
+    name,
+    target,
+    perSeed: values,
+    spread: spread(known),
+    holds: known.length === values.length && values.length > 0 && known.every(meets),
+  };
+}
+
+export function scalingLawFindings(outcomes: readonly SeedOutcome[]): Finding[] {
+  const t = SCALING_LAW_TARGETS;
+  const pct = (x: number): string => `${Math.round(100 * x)}`;
+  return [
+    finding(
+      'final code ratio',
+      `≥ ${pct(t.finalCodeRatio)}%`,
+      outcomes.map((o) => o.codeRatio.last),
+      (v) => v >= t.finalCodeRatio,
+    ),
+    finding(
+      'hard-level validation gain',
+      `≥ ${pct(t.hardAccuracyGain)} points`,
+      outcomes.map((o) => o.hardAccuracy.last - o.hardAccuracy.first),
+      (v) => v >= t.hardAccuracyGain,
+    ),
+    finding(
+      'Spearman(accuracy, code ratio)',
+      `> ${t.accuracyCodeSpearman}`,
+      outcomes.map((o) => o.accuracyCodeSpearman),
+      (v) => v > t.accuracyCodeSpearman,
+    ),
+    finding(
+      'hard-level margin over ZeroRL',
+      `≥ ${pct(t.hardMarginOverBaseline)} points`,
+      outcomes.map((o) => o.hardMarginOverBaseline),
+      (v) => v >= t.hardMarginOverBaseline,
+    ),
+  ];
+}
+
+const share = (x: number | null): string => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+const points = (x: number | null): string =>
+  x === null ? 'n/a' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
+const corr = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
+
+function formatSpread(name: string, s: Spread | null): string {
+  if (s === null) return 'n/a';
+  const isCorrelation = name.startsWith('Spearman');
+  const f = isCorrelation ? (x: number): string => x.toFixed(2) : (x: number): string => (100 * x).toFixed(1);
+  return `${f(s.mean)} ± ${f(s.sd)} (${f(s.min)} to ${f(s.max)})`;
+}
+
+/** The seed table and the findings, as Markdown (printed by the CLI, pasted into the README). */
+export function scalingLawMarkdown(outcomes: readonly SeedOutcome[]): string {
+  const lines = [
+    '| ZeroTIR run | steps | code ratio, first → last step | response tokens | hard-level val. acc., step 0 → last | Spearman(acc., code) | ZeroRL hard-level val. acc. | margin (points) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...outcomes.map(
+      (o) =>
+        `| ${o.tool} | ${o.steps} | ${share(o.codeRatio.first)} → ${share(o.codeRatio.last)} | ` +
+        `${o.responseTokens.first.toFixed(0)} → ${o.responseTokens.last.toFixed(0)} | ` +
+        `${share(o.hardAccuracy.first)} → ${share(o.hardAccuracy.last)} | ${corr(o.accuracyCodeSpearman)} | ` +
+        `${share(o.baselineHardAccuracy)} | ${points(o.hardMarginOverBaseline)} |`,
+    ),
+    '',
+    '| finding | target | mean ± sd (min to max) over seeds | holds in every seed |',
+    '|---|---|---|---|',
+    ...scalingLawFindings(outcomes).map(
+      (f) => `| ${f.name} | ${f.target} | ${formatSpread(f.name, f.spread)} | ${f.holds ? 'yes' : 'no'} |`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
