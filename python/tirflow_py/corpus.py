@@ -5,10 +5,13 @@
   attempt on hard ones. Never code: tool use in the RL template must emerge from RL.
 - snippet: a Python program followed by its real output, produced by running it here.
 - tutorial: web-style prose (or a plain chat transcript) with a question in other words than the
-  task rows, a code cell and its real output. Never in the <think>/<answer> template.
+  task rows, a code cell and its real output, or (text_tutorial_share) worked in text. Never in
+  the <think> template; with chat_answer_tag a chat transcript ends with an answer tag.
 
+The knobs (all off by default, which reproduces the stage 1-2 corpus) make the stage-3 corpus of
+the shipped model; models/tiny-base/README.md says why each exists and what it measured.
 No document uses a problem of the shipped task splits (compared by the problem's numbers).
-Command line: python -m tirflow_py.corpus --docs 20 [--seed N] [--out FILE.jsonl]
+Command line: python -m tirflow_py.corpus --docs 20 [--seed N] [--out FILE.jsonl] [knobs]
 """
 
 from __future__ import annotations
@@ -267,32 +270,30 @@ def generate_corpus(num_docs: int, seed: int = 0, mix: dict[str, float] | None =
     hard_think_share: the fraction of think documents drawn on a hard level that keep it; the rest
     are redrawn until easy. Below 1 the model has seen fewer hard problems answered in text inside
     <think>, so under the RL template a hard problem is less tied to a text answer."""
-    if not 0.0 <= hard_think_share <= 1.0:
-        raise ValueError(f"hard_think_share must be within [0, 1], got {hard_think_share}")
+    for name, share in (("hard_think_share", hard_think_share), ("text_tutorial_share", text_tutorial_share),
+                        ("think_newline_share", think_newline_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be within [0, 1], got {share}")
     if num_docs < 0:
         raise ValueError(f"num_docs must be non-negative, got {num_docs}")
     mix = mix or DEFAULT_MIX
     excluded = load_excluded_keys() if excluded is None else excluded
     rng = random.Random(seed)
     kinds, weights = zip(*sorted(mix.items()))
-    writers = {"think": think_document, "tutorial": tutorial_document, "snippet": snippet_document}
     docs = []
     for _ in range(num_docs):
         kind = rng.choices(kinds, weights)[0]
         item = make_item(rng, excluded)
-        if kind == "think" and hard_think_share < 1.0:
-            while item.level not in EASY_LEVELS and rng.random() >= hard_think_share:
-                item = make_item(rng, excluded)
-        if kind == "tutorial" and text_tutorial_share > 0.0 and rng.random() < text_tutorial_share:
-            docs.append(Document(kind, text_tutorial_document(rng, item, chat_answer_tag)))
-            continue
         if kind == "think":
-            docs.append(Document(kind, think_document(rng, item, think_newline_share)))
-            continue
-        if kind == "tutorial":
-            docs.append(Document(kind, tutorial_document(rng, item, chat_answer_tag)))
-            continue
-        docs.append(Document(kind, writers[kind](rng, item)))
+            while hard_think_share < 1.0 and item.level not in EASY_LEVELS and rng.random() >= hard_think_share:
+                item = make_item(rng, excluded)
+            text = think_document(rng, item, think_newline_share)
+        elif kind == "tutorial":
+            in_text = text_tutorial_share > 0.0 and rng.random() < text_tutorial_share
+            text = (text_tutorial_document if in_text else tutorial_document)(rng, item, chat_answer_tag)
+        else:
+            text = snippet_document(rng, item)
+        docs.append(Document(kind, text))
     return docs
 
 
@@ -301,10 +302,24 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="JSONL file ({kind, text} per line); stdout when absent")
+    parser.add_argument("--hard-think-share", type=float, default=1.0,
+                        help="share of hard-level think documents kept (default 1)")
+    parser.add_argument("--text-tutorial-share", type=float, default=0.0,
+                        help="share of tutorials worked in text, no code cell (default 0)")
+    parser.add_argument("--think-newline-share", type=float, default=0.0,
+                        help="share of think documents closing on a line of their own (default 0)")
+    parser.add_argument("--chat-answer-tag", action="store_true",
+                        help="chat-transcript tutorials end with an <answer> tag")
     args = parser.parse_args()
     if args.docs < 0:
         parser.exit(2, f"corpus: --docs must be non-negative, got {args.docs}\n")
-    lines = "".join(json.dumps(d.__dict__) + "\n" for d in generate_corpus(args.docs, args.seed))
+    try:
+        docs = generate_corpus(args.docs, args.seed, hard_think_share=args.hard_think_share,
+                               text_tutorial_share=args.text_tutorial_share,
+                               think_newline_share=args.think_newline_share, chat_answer_tag=args.chat_answer_tag)
+    except ValueError as err:
+        parser.exit(2, f"corpus: {err}\n")
+    lines = "".join(json.dumps(d.__dict__) + "\n" for d in docs)
     if args.out:
         Path(args.out).write_text(lines)
     else:
