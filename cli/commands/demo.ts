@@ -39,7 +39,9 @@ interface DemoOptions {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description("Run ZeroTIR and the ZeroRL baseline on the tiny model locally, then write the report and check the paper's findings.")
+    .description(
+      "Run ZeroTIR and the ZeroRL baseline on the tiny model locally, then write the report and check the paper's findings.",
+    )
     .option('-c, --config <file>', 'run config (default: the embedded tiny run)')
     .option('--steps <n>', 'training steps per run', parsePositiveInt)
     .option('--seed <n>', 'run seed', (v) => Number.parseInt(v, 10))
