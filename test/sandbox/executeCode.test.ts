@@ -160,4 +160,31 @@ describe('executeCode activity', () => {
       permanent('InvalidSandboxLimits'),
     );
   });
+
+  void it('a turn with many code blocks queues them all without a listener-leak warning', async () => {
+    const many = Array.from({ length: 24 }, (_, i) =>
+      trajectory(`s0-p${i}-n0`, { pendingCode: `print(${i} * 2)` }),
+    );
+    await writeJsonl(store, input('run-many').generatedKey, many);
+    const { executeCode } = createSandboxActivities({ store, pool });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const result: ExecuteCodeResult = await new MockActivityEnvironment().run(
+        executeCode,
+        input('run-many'),
+      );
+      assert.equal(result.executions, many.length);
+      assert.equal(result.byStatus.ok, many.length);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+      [],
+    );
+  });
 });
