@@ -82,7 +82,8 @@ export function registerDemo(program: Command): void {
           if (opts.baseline) plans.push({ ...zerotir, template: 'noTool' });
           const runIds: string[] = [];
           for (const config of plans) {
-            const runId = defaultRunId(config);
+            // With --seeds the seed is part of the id, so the findings table says which is which.
+            const runId = opts.seeds ? `${defaultRunId(config)}-seed${seed}` : defaultRunId(config);
             runIds.push(runId);
             const name = config.template === 'tool' ? 'ZeroTIR' : 'ZeroRL (no tool)';
             log(

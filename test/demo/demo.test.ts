@@ -67,6 +67,10 @@ test('the demo runs ZeroTIR and ZeroRL per seed, writes rendering reports and th
   );
   const runIds = started.map((m) => m[3]!);
   assert.equal(new Set(runIds).size, 4, 'each run has its own id');
+  assert.deepEqual(
+    runIds.map((id) => id.replace(/^(zerotir|zerorl)-\d{8}-\d{6}-/, '$1-')),
+    ['zerotir-seed1', 'zerorl-seed1', 'zerotir-seed2', 'zerorl-seed2'],
+  );
 
   for (const runId of runIds) {
     const metrics = (await readFile(join(artifacts, artifactKeys.metrics(runId)), 'utf8')).trim().split('\n');
