@@ -269,7 +269,7 @@ class Torchrun(Distributed):
         """An unexpected error on one rank may leave its peers inside a collective: stop this rank
         at once; torchrun then stops the others and exits non-zero, and the trainer worker starts
         a new group that reloads the last checkpoint."""
-        print(f"[trainer rank {self.rank}] fatal: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"[trainer rank {self.rank}] fatal: {type(err).__name__}: {err}\n")  # one write: see log()
         traceback.print_exc(file=sys.stderr)
         sys.stderr.flush()
         os._exit(FATAL_EXIT)

@@ -43,7 +43,10 @@ _LOG_PREFIX = f"[trainer rank {os.environ['RANK']}]" if "WORLD_SIZE" in os.envir
 
 
 def log(message: str) -> None:
-    print(f"{_LOG_PREFIX} {message}", file=sys.stderr, flush=True)
+    # One write per line: with PYTHONUNBUFFERED, print() writes the text and its newline in two
+    # calls, and torchrun ranks sharing one stderr pipe then interleave their lines.
+    sys.stderr.write(f"{_LOG_PREFIX} {message}\n")
+    sys.stderr.flush()
 
 
 def _pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
