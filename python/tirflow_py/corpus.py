@@ -231,6 +231,11 @@ def think_document(rng: random.Random, item: Item, newline_share: float = 0.0) -
 TUTORIAL_BRIDGES = ("Let us compute it with Python.", "A short Python program does it.", "We can let Python do the arithmetic.")
 
 
+def _answer_tag(value: Fraction, on: bool) -> str:
+    """How a chat transcript ends with chat_answer_tag: the RL template's answer tag, outside <think>."""
+    return f" <answer> \\boxed{{{format_boxed(value)}}} </answer>" if on else ""
+
+
 def text_tutorial_document(rng: random.Random, item: Item, answer_tag: bool = False) -> str:
     """A tutorial worked in text, no code cell: web text also ends "So the answer is ..." without
     a program. Without these, only an output block ever preceded that closing sentence outside
@@ -239,8 +244,7 @@ def text_tutorial_document(rng: random.Random, item: Item, answer_tag: bool = Fa
     said = f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value)
     steps = item.worked if item.level in EASY_LEVELS else f"{item.need} is {said}."
     if rng.random() < 0.25:
-        tag = f" <answer> \\boxed{{{format_boxed(value)}}} </answer>" if answer_tag else ""
-        return f"User: {item.question}\nAssistant: We need {item.need}. {steps}\nSo the answer is {said}.{tag}"
+        return f"User: {item.question}\nAssistant: We need {item.need}. {steps}\nSo the answer is {said}.{_answer_tag(value, answer_tag)}"
     heading = rng.choice(("Question", "Example", "Exercise"))
     return f"{heading}: {item.question}\nWe need {item.need}. {steps}\nSo the answer is {said}."
 
@@ -250,8 +254,8 @@ def tutorial_document(rng: random.Random, item: Item, answer_tag: bool = False) 
     bridge, cell = rng.choice(TUTORIAL_BRIDGES), _fence(item.code, output)
     if rng.random() < 0.25:
         # A chat transcript, as web text has them: a dialogue, but not the <think>/<answer> template.
-        tag = f" <answer> \\boxed{{{format_boxed(item.answer)}}} </answer>" if answer_tag else ""
-        return f"User: {item.question}\nAssistant: We need {item.need}. {bridge}\n{cell}\nSo the answer is {output}.{tag}"
+        return (f"User: {item.question}\nAssistant: We need {item.need}. {bridge}\n{cell}\n"
+                f"So the answer is {output}.{_answer_tag(item.answer, answer_tag)}")
     heading = rng.choice(("Question", "Example", "Exercise"))
     return f"{heading}: {item.question}\nWe need {item.need}. {bridge}\n{cell}\nSo the answer is {output}."
 

@@ -78,14 +78,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     started = time.time()
 
-    docs = generate_corpus(cfg.docs, seed=cfg.seed, hard_think_share=cfg.hard_think_share,
-                           text_tutorial_share=cfg.text_tutorial_share,
-                           think_newline_share=cfg.think_newline_share,
-                           chat_answer_tag=bool(cfg.chat_answer_tag))
-    heldout = generate_corpus(cfg.heldout_docs, seed=cfg.seed + 1_000_003, hard_think_share=cfg.hard_think_share,
-                           text_tutorial_share=cfg.text_tutorial_share,
-                           think_newline_share=cfg.think_newline_share,
-                           chat_answer_tag=bool(cfg.chat_answer_tag))
+    knobs = {"hard_think_share": cfg.hard_think_share, "text_tutorial_share": cfg.text_tutorial_share,
+             "think_newline_share": cfg.think_newline_share, "chat_answer_tag": bool(cfg.chat_answer_tag)}
+    docs = generate_corpus(cfg.docs, seed=cfg.seed, **knobs)
+    heldout = generate_corpus(cfg.heldout_docs, seed=cfg.seed + 1_000_003, **knobs)
     if cfg.init_from:
         from transformers import AutoTokenizer
 
