@@ -7,7 +7,7 @@
  */
 import { HARD_LEVELS } from '../../data/levels';
 import { spearman } from './correlation';
-import type { RunData, RunEvaluation } from './runData';
+import { type RunData, type RunEvaluation, ReportInputError } from './runData';
 
 /** What `npm run demo` must show on the tiny model (issue 9's acceptance). */
 export const SCALING_LAW_TARGETS = {
@@ -34,7 +34,8 @@ export interface SeedOutcome {
   hardMarginOverBaseline: number | null;
 }
 
-export class ScalingLawInputError extends Error {
+/** Runs the findings cannot be computed from (the CLI exits 2, as for any report input). */
+export class ScalingLawInputError extends ReportInputError {
   override name = 'ScalingLawInputError';
 }
 
@@ -46,9 +47,8 @@ export function hardLevelAccuracy(evaluation: RunEvaluation): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-function finalHardAccuracy(run: RunData): number {
-  const last = run.evaluations.at(-1);
-  const value = last === undefined ? null : hardLevelAccuracy(last);
+function requireHardAccuracy(run: RunData, evaluation: RunEvaluation | undefined): number {
+  const value = evaluation === undefined ? null : hardLevelAccuracy(evaluation);
   if (value === null)
     throw new ScalingLawInputError(`run ${run.runId} has no hard-level validation accuracy`);
   return value;
@@ -64,11 +64,9 @@ export function seedOutcome(tool: RunData, baseline: RunData | null): SeedOutcom
   const base = tool.evaluations[0];
   if (first === undefined || last === undefined || base === undefined || base.step !== 0)
     throw new ScalingLawInputError(`run ${tool.runId} needs training steps and a step-0 evaluation`);
-  const hardFirst = hardLevelAccuracy(base);
-  if (hardFirst === null)
-    throw new ScalingLawInputError(`run ${tool.runId} has no hard-level validation accuracy`);
-  const hardLast = finalHardAccuracy(tool);
-  const baselineHard = baseline === null ? null : finalHardAccuracy(baseline);
+  const hardFirst = requireHardAccuracy(tool, base);
+  const hardLast = requireHardAccuracy(tool, tool.evaluations.at(-1));
+  const baselineHard = baseline === null ? null : requireHardAccuracy(baseline, baseline.evaluations.at(-1));
   return {
     tool: tool.runId,
     baseline: baseline?.runId ?? null,
@@ -105,6 +103,8 @@ export function spread(values: readonly number[]): Spread | null {
 export interface Finding {
   name: string;
   target: string;
+  /** How its values read: shares and gains in percent (points), correlations as they are. */
+  unit: 'share' | 'correlation';
   /** Per seed; null where the seed cannot tell (no baseline, constant series). */
   perSeed: (number | null)[];
   spread: Spread | null;
@@ -115,6 +115,7 @@ export interface Finding {
 function finding(
   name: string,
   target: string,
+  unit: Finding['unit'],
   values: (number | null)[],
   meets: (v: number) => boolean,
 ): Finding {
@@ -122,6 +123,7 @@ function finding(
   return {
     name,
     target,
+    unit,
     perSeed: values,
     spread: spread(known),
     holds: known.length === values.length && values.length > 0 && known.every(meets),
@@ -135,24 +137,28 @@ export function scalingLawFindings(outcomes: readonly SeedOutcome[]): Finding[] 
     finding(
       'final code ratio',
       `≥ ${pct(t.finalCodeRatio)}%`,
+      'share',
       outcomes.map((o) => o.codeRatio.last),
       (v) => v >= t.finalCodeRatio,
     ),
     finding(
       'hard-level validation gain',
       `≥ ${pct(t.hardAccuracyGain)} points`,
+      'share',
       outcomes.map((o) => o.hardAccuracy.last - o.hardAccuracy.first),
       (v) => v >= t.hardAccuracyGain,
     ),
     finding(
       'Spearman(accuracy, code ratio)',
       `> ${t.accuracyCodeSpearman}`,
+      'correlation',
       outcomes.map((o) => o.accuracyCodeSpearman),
       (v) => v > t.accuracyCodeSpearman,
     ),
     finding(
       'hard-level margin over ZeroRL',
       `≥ ${pct(t.hardMarginOverBaseline)} points`,
+      'share',
       outcomes.map((o) => o.hardMarginOverBaseline),
       (v) => v >= t.hardMarginOverBaseline,
     ),
@@ -164,11 +170,14 @@ const points = (x: number | null): string =>
   x === null ? 'n/a' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
 const corr = (x: number | null): string => (x === null ? 'n/a' : x.toFixed(2));
 
-function formatSpread(name: string, s: Spread | null): string {
+function formatSpread(f: Finding): string {
+  const s = f.spread;
   if (s === null) return 'n/a';
-  const isCorrelation = name.startsWith('Spearman');
-  const f = isCorrelation ? (x: number): string => x.toFixed(2) : (x: number): string => (100 * x).toFixed(1);
-  return `${f(s.mean)} ± ${f(s.sd)} (${f(s.min)} to ${f(s.max)})`;
+  const n =
+    f.unit === 'correlation'
+      ? (x: number): string => x.toFixed(2)
+      : (x: number): string => (100 * x).toFixed(1);
+  return `${n(s.mean)} ± ${n(s.sd)} (${n(s.min)} to ${n(s.max)})`;
 }
 
 /** The seed table and the findings, as Markdown (printed by the CLI, pasted into the README). */
@@ -187,7 +196,7 @@ export function scalingLawMarkdown(outcomes: readonly SeedOutcome[]): string {
     '| finding | target | mean ± sd (min to max) over seeds | holds in every seed |',
     '|---|---|---|---|',
     ...scalingLawFindings(outcomes).map(
-      (f) => `| ${f.name} | ${f.target} | ${formatSpread(f.name, f.spread)} | ${f.holds ? 'yes' : 'no'} |`,
+      (f) => `| ${f.name} | ${f.target} | ${formatSpread(f)} | ${f.holds ? 'yes' : 'no'} |`,
     ),
   ];
   return `${lines.join('\n')}\n`;

@@ -12,7 +12,7 @@ import { defaultArtifactRoot } from '../connection';
 import { startLocalStack } from '../localStack';
 import { parsePort, parsePositiveInt } from '../options';
 import { type SeedPair } from '../../activities/report/writeScalingLaw';
-import { printScalingLaw } from './scalingLaw';
+import { formatSeedPair, printScalingLaw } from './scalingLaw';
 import { connectOrThrow, defaultRunId, followRun, readConfigOrThrow, startOrAttach } from './train';
 import { CliError, exitCodes } from '../exitCodes';
 import { HARD_LEVELS } from '../../data/levels';
@@ -122,8 +122,7 @@ export function registerDemo(program: Command): void {
           if (!(err instanceof CliError)) throw err;
           log(`(no findings: ${err.message})`);
         }
-        const args = pairs.map((p) => (p.baseline === null ? p.tool : `${p.tool}:${p.baseline}`));
-        log(`Recheck them any time: npx tirflow scaling-law ${args.join(' ')}`);
+        log(`Recheck them any time: npx tirflow scaling-law ${pairs.map(formatSeedPair).join(' ')}`);
       } catch (err) {
         if (err instanceof CliError) throw err;
         throw new CliError(`demo failed: ${(err as Error).message}`, exitCodes.runFailed);

@@ -8,7 +8,6 @@ import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { LocalDirArtifactStore } from '../../activities/artifactStore';
 import { ReportInputError } from '../../activities/report/runData';
-import { ScalingLawInputError } from '../../activities/report/scalingLaw';
 import {
   type SeedPair,
   defaultScalingLawDir,
@@ -23,6 +22,10 @@ export function parseSeedPair(value: string): SeedPair {
     throw new InvalidArgumentError(`"${value}" is not ZEROTIR_RUN or ZEROTIR_RUN:ZERORL_RUN.`);
   return { tool, baseline: baseline ?? null };
 }
+
+/** The argument `parseSeedPair` reads back. */
+export const formatSeedPair = (pair: SeedPair): string =>
+  pair.baseline === null ? pair.tool : `${pair.tool}:${pair.baseline}`;
 
 /** Writes and prints the summary; returns whether every finding held. */
 export async function printScalingLaw(
@@ -40,8 +43,7 @@ export async function printScalingLaw(
     console.log(`Written to ${written.markdownPath} (and scaling-law.json)`);
     return written.findings.every((f) => f.holds);
   } catch (err) {
-    if (err instanceof ReportInputError || err instanceof ScalingLawInputError)
-      throw new CliError(err.message, exitCodes.badInput);
+    if (err instanceof ReportInputError) throw new CliError(err.message, exitCodes.badInput);
     throw err;
   }
 }
