@@ -14,6 +14,7 @@ from tirflow_py.corpus import (
     numbers_key,
     run_snippet,
 )
+from tirflow_py.base_eval import parse_number
 from tirflow_py.corpus_template import ASSISTANT_START
 
 CODE_CELL = re.compile(r"```python\n(.*?)\n```\n```output\n(.*?)\n```", re.S)
@@ -115,7 +116,7 @@ def test_stage3_never_shows_code_or_text_tutorials_inside_the_rl_template():
             # Only a chat transcript closes with an answer tag, and it repeats the stated answer.
             assert doc.kind == "tutorial" and doc.text.startswith("User: ") and "\nAssistant: " in doc.text, doc.text
             stated = re.search(r"So the answer is (\S+)\. <answer> \\boxed\{(.+)\} </answer>$", doc.text)
-            assert stated, doc.text
+            assert stated and parse_number(stated.group(1)) == parse_number(stated.group(2)), doc.text
     tutorials = [d for d in others if d.kind == "tutorial"]
     text_only = [d for d in tutorials if "```" not in d.text]
     share = len(text_only) / len(tutorials)
