@@ -3,18 +3,14 @@
 # Running it twice does nothing the second time (each step checks before it acts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools.sh
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. uv (the Python half's package manager).
-if ! command -v uv >/dev/null 2>&1; then
-  if [ -x "$HOME/.local/bin/uv" ]; then
-    export PATH="$HOME/.local/bin:$PATH"
-  else
-    say "installing uv from PyPI"
-    python3 -m pip install --user --quiet uv
-    export PATH="$HOME/.local/bin:$PATH"
-  fi
+# 1. uv (the Python half's package manager): the one on PATH, else the project's own in
+#    .tirflow/tools (scripts/tools.sh puts it on PATH for every project script).
+if [ -z "$(tirflow_uv)" ]; then
+  bash scripts/install-uv.sh
 fi
 
 # 2. System packages: bubblewrap isolates the code sandbox; Chromium renders the run report

@@ -20,6 +20,6 @@ npx tsx test/support/withDevServer.ts -- \
   node --import tsx --test --test-concurrency=1 --test-reporter=spec "${ts_tests[@]}" || status=1
 
 step "Python tests (pytest)"
-(cd python && uv run --frozen --quiet pytest -q) || status=1
+bash scripts/pytest.sh -q || status=1
 
 exit $status
