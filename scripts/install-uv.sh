@@ -8,6 +8,7 @@ source "$(dirname "$0")/tools.sh"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
+export PIP_ROOT_USER_ACTION=ignore
 python="$(command -v python3 || true)"
 if [ -z "$python" ]; then
   say "python3 not found: install CPython 3.11 (e.g. sudo apt-get install python3.11)"

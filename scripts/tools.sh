@@ -12,6 +12,9 @@ export PATH="$TIRFLOW_TOOLS_DIR/bin:$PATH"
 # Never let uv fetch a Python build from the internet: the project runs on the machine's own
 # CPython 3.11 (pyproject.toml), and a missing one should be a clear error, not a download.
 export UV_PYTHON_DOWNLOADS=never
+# Trust the machine's certificate store, as pip and npm do: uv's built-in roots reject a site's
+# own CA (a company proxy, a mirror), and the failure would read as a network error.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 
 # Prints the uv binary to use, or nothing when there is none yet.
 tirflow_uv() {
