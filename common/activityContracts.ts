@@ -3,18 +3,15 @@
  * proxyActivities<...>(); each role's implementation is checked against them with `satisfies`.
  * Inputs and results are small: keys, counts and metrics (claim check).
  */
-import type { EngineConfig, TrainerConfig } from './config';
+import type { TrainerConfig } from './config';
 import type { StepMetrics } from './metrics';
 import type { PolicyRef } from './policy';
+import type { RolloutSettings } from './rolloutSettings';
 import type { ExecutionStatus, GradingStatus, StopReason } from './trajectory';
 
 // ---- rollout role (task queue "tirflow-rollout") ----
 
-export interface SamplingParams {
-  temperature: number;
-  topP: number;
-  maxResponseTokens: number;
-}
+export type { SamplingParams } from './rolloutSettings';
 
 export interface GenerateInput {
   /** Key namespace: the run id, or `${runId}/eval-step-NNNN` for evaluation rollouts. */
@@ -23,17 +20,23 @@ export interface GenerateInput {
   shard: number;
   turn: number;
   policy: PolicyRef;
-  engine: EngineConfig;
-  template: 'tool' | 'noTool';
-  sampling: SamplingParams;
-  toolBudget: number;
-  observationTokenCap: number;
+  /** The step's rollout settings, exactly as the workflow built them. */
+  rollout: RolloutSettings;
   /** Shard seed; per-trajectory seeds derive from it and the sample index. */
   seed: number;
-  /** Turn 0: where the shard's trajectories start. */
-  prompts?: { datasetPath: string; rowIndices: number[]; samplesPerPrompt: number };
+  /** Turn 0: where the shard's trajectories start (samples per prompt: `rollout.samplesPerPrompt`). */
+  prompts?: { datasetPath: string; rowIndices: number[] };
   /** Turn > 0: the previous turn's trajectories and their execution results. */
   previous?: { generatedKey: string; executedKey: string | null };
+}
+
+/**
+ * How long an activity's successful attempt waited in its task queue and then ran, measured
+ * by the worker; the workflow sums them into a step's timings.
+ */
+export interface ActivityTiming {
+  queuedMs: number;
+  runMs: number;
 }
 
 export interface GenerateResult {
@@ -43,6 +46,7 @@ export interface GenerateResult {
   finished: number;
   tokensGenerated: number;
   stoppedBy: Partial<Record<StopReason, number>>;
+  timing?: ActivityTiming;
 }
 
 export interface DatasetSummary {
@@ -57,10 +61,32 @@ export interface PrepareRunInput {
   config: unknown;
   datasets: string[];
   modelDir: string;
+  /**
+   * The Temporal run chain this run belongs to (first execution's run id). A run id names one
+   * run forever: a chain that finds another's run in the store is refused unless it resumes it.
+   * Absent in evaluations and in runs started before the check existed.
+   */
+  executionChain?: string;
+  resume?: boolean;
 }
 
 export interface PrepareRunResult {
   datasets: DatasetSummary[];
+}
+
+export interface RestoreRunInput {
+  runId: string;
+  /** The run's base policy (version 0), used when no step was recorded yet. */
+  basePolicy: PolicyRef;
+}
+
+/** What a resumed run picks up from the store: its recorded steps and the policy they made. */
+export interface RestoreRunResult {
+  completedSteps: number;
+  policy: PolicyRef;
+  history: StepRecord[];
+  overrides: { learningRate?: number; temperature?: number; toolBudget?: number };
+  baseEvaluation: EvaluationSummary | null;
 }
 
 // ---- sandbox role (task queue "tirflow-sandbox") ----
@@ -79,6 +105,7 @@ export interface ExecuteCodeResult {
   executedKey: string;
   executions: number;
   byStatus: Partial<Record<ExecutionStatus, number>>;
+  timing?: ActivityTiming;
 }
 
 // ---- reward role (task queue "tirflow-reward") ----
@@ -98,6 +125,7 @@ export interface ScoreResult {
   formatFailures: number;
   byStatus: Partial<Record<GradingStatus, number>>;
   rewardMean: number;
+  timing?: ActivityTiming;
 }
 
 export interface RecordStepInput {
@@ -107,6 +135,44 @@ export interface RecordStepInput {
   scoredKeys: string[];
   update: UpdatePolicyResult['metrics'] | null;
   evaluation: EvaluationSummary | null;
+  /** Absent in histories recorded before these fields existed. */
+  timings?: StepTimings;
+  hyperparameters?: StepHyperparameters;
+  /** Work an operator dropped from the step (`tirflow skip`). */
+  skipped?: SkippedWork[];
+  /** The policy version the step's rollouts sampled from (below policyVersion - 1 when pipelined). */
+  behaviourPolicyVersion?: number;
+}
+
+/**
+ * Where a step's time went, in seconds. Wall times are measured by the workflow; busy times
+ * sum the activities' own run times (so shards running side by side add up to more than the
+ * wall), and queue wait sums the time their successful attempts waited for a worker.
+ */
+export interface StepTimings {
+  /** From the step's first rollout activity being scheduled to its update being recorded. */
+  stepS: number;
+  rolloutS: number;
+  generateS: number;
+  executeS: number;
+  scoreS: number;
+  updateS: number;
+  evaluationS: number;
+  queueWaitS: number;
+}
+
+/** The operator-changeable settings in force for a step (they can change mid-run). */
+export interface StepHyperparameters {
+  learningRate: number;
+  temperature: number;
+  toolBudget: number;
+}
+
+/** A piece of a step an operator skipped after it exhausted its retries. */
+export interface SkippedWork {
+  id: string;
+  what: string;
+  error: string;
 }
 
 /** One line of metrics.jsonl: rollout statistics, trainer statistics and (when run) evaluation. */
@@ -116,6 +182,10 @@ export interface StepRecord {
   rollout: StepMetrics;
   update: UpdatePolicyResult['metrics'] | null;
   evaluation: EvaluationSummary | null;
+  timings?: StepTimings;
+  hyperparameters?: StepHyperparameters;
+  skipped?: SkippedWork[];
+  behaviourPolicyVersion?: number;
 }
 
 export interface SummarizeEvaluationInput {
@@ -159,6 +229,7 @@ export interface UpdatePolicyResult {
   policy: PolicyRef;
   /** True when the step's checkpoint already existed and was loaded instead of trained again. */
   reused: boolean;
+  timing?: ActivityTiming;
   metrics: {
     loss: number;
     gradNorm: number;
@@ -171,6 +242,27 @@ export interface UpdatePolicyResult {
   };
 }
 
+export interface CheckpointRetention {
+  keepTrainerState: number;
+  keepWeightsEvery: number;
+  keepOnnx: number;
+}
+
+export interface PruneCheckpointsInput {
+  runId: string;
+  /** The step just recorded: checkpoints after it are never touched. */
+  step: number;
+  retention: CheckpointRetention;
+  /** Policy versions a retry, an evaluation or an in-flight rollout may still read: kept whole. */
+  inUse: number[];
+}
+
+export interface PruneCheckpointsResult {
+  /** Bytes freed and what was removed, for the activity's summary in the UI. */
+  freedBytes: number;
+  removed: string[];
+}
+
 export interface ExportPolicyInput {
   runId: string;
   policy: PolicyRef;
@@ -181,6 +273,7 @@ export interface ExportPolicyInput {
 export interface RolloutActivities {
   prepareRun(input: PrepareRunInput): Promise<PrepareRunResult>;
   generate(input: GenerateInput): Promise<GenerateResult>;
+  restoreRun(input: RestoreRunInput): Promise<RestoreRunResult>;
 }
 export interface SandboxActivities {
   executeCode(input: ExecuteCodeInput): Promise<ExecuteCodeResult>;
@@ -189,6 +282,8 @@ export interface RewardActivities {
   score(input: ScoreInput): Promise<ScoreResult>;
   recordStep(input: RecordStepInput): Promise<StepRecord>;
   summarizeEvaluation(input: SummarizeEvaluationInput): Promise<EvaluationSummary>;
+  /** Checkpoint retention: bookkeeping on the store, beside recordStep (not on the busy trainer). */
+  pruneCheckpoints(input: PruneCheckpointsInput): Promise<PruneCheckpointsResult>;
 }
 export interface TrainerActivities {
   updatePolicy(input: UpdatePolicyInput): Promise<UpdatePolicyResult>;

@@ -20,6 +20,9 @@ export const artifactKeys = {
   /** Finished trajectories of a shard with rewards. */
   scored: (runId: string, step: number, shard: number): string =>
     `runs/${runId}/steps/${pad(step)}/shards/${pad(shard, 3)}/scored.jsonl`,
+  /** Which Temporal run chains a run id belongs to (a run id names one run forever). */
+  runIdentity: (runId: string): string => `runs/${runId}/run.json`,
+  checkpointsRoot: (runId: string): string => `runs/${runId}/checkpoints`,
   /** Trainer checkpoint directory of the policy produced by step `step`. */
   checkpoint: (runId: string, step: number): string => `runs/${runId}/checkpoints/step-${pad(step)}`,
   /** Evaluation results of the policy after step `step` on a split. */

@@ -128,6 +128,29 @@ export const runConfigSchema = z
       })
       .strict()
       .prefault({}),
+    pipeline: z
+      .object({
+        /**
+         * How many policy versions a step's rollouts may lag the policy they update. 0: rollout,
+         * update, evaluate and record each wait for the last (the synchronous loop). s ≥ 1: step
+         * k+1's rollout runs while step k trains (the paper's one-batch queue at s = 1), and
+         * evaluation runs beside the next step.
+         */
+        maxStaleness: z.number().int().min(0).max(8).default(0),
+      })
+      .strict()
+      .prefault({}),
+    checkpoints: z
+      .object({
+        /** Full trainer state (optimizer, RNG, critic) is kept for the last N policies. */
+        keepTrainerState: positiveInt.default(2),
+        /** Weights are kept every K steps, plus the last and the best; 0 keeps every step's. */
+        keepWeightsEvery: nonNegativeInt.default(10),
+        /** ONNX exports are kept for the last N policies (and any a rollout still samples from). */
+        keepOnnx: positiveInt.default(1),
+      })
+      .strict()
+      .prefault({}),
     /** Steps per workflow execution before continue-as-new (history stays small). */
     stepsPerExecution: positiveInt.default(25),
   })

@@ -15,7 +15,10 @@ import { recordStep } from '../activities/run/recordStep';
 import { summarizeEvaluation } from '../activities/run/summarizeEvaluation';
 import { createSandboxActivities, SandboxPool } from '../activities/sandbox';
 import { createTrainerActivities } from '../activities/trainer/activities';
+import { pruneCheckpoints } from '../activities/trainer/retention';
 import { TrainerProcess } from '../activities/trainer/trainerProcess';
+import { restoreRun } from '../activities/run/restoreRun';
+import { timed } from '../activities/timing';
 
 export const workerRoles: readonly WorkerRole[] = ['rollout', 'sandbox', 'reward', 'trainer'];
 
@@ -45,7 +48,12 @@ export async function startRole(role: WorkerRole, options: RoleOptions): Promise
       return {
         role,
         taskQueue: taskQueues.rollout,
-        activities: { ...generation, prepareRun: prepareRun.bind(null, store) },
+        activities: {
+          ...generation,
+          generate: timed(generation.generate),
+          prepareRun: prepareRun.bind(null, store),
+          restoreRun: restoreRun.bind(null, store),
+        },
         // One engine thread per process: shards take turns on it rather than thrash the cores.
         maxConcurrentActivities: 4,
         close: stopOnnxEngineThread,
@@ -54,23 +62,27 @@ export async function startRole(role: WorkerRole, options: RoleOptions): Promise
     case 'sandbox': {
       const pool = new SandboxPool({ size: poolSize });
       await pool.start();
+      const sandbox = createSandboxActivities({ store, pool });
       return {
         role,
         taskQueue: taskQueues.sandbox,
-        activities: createSandboxActivities({ store, pool }),
+        activities: { ...sandbox, executeCode: timed(sandbox.executeCode) },
         maxConcurrentActivities: 8,
         close: () => pool.close(),
       };
     }
     case 'reward': {
       const graders = await GraderPool.start({ size: poolSize });
+      const scoring = createRewardActivities({ store, graders });
       return {
         role,
         taskQueue: taskQueues.reward,
         activities: {
-          ...createRewardActivities({ store, graders }),
+          ...scoring,
+          score: timed(scoring.score),
           recordStep: recordStep.bind(null, store),
           summarizeEvaluation: summarizeEvaluation.bind(null, store),
+          pruneCheckpoints: pruneCheckpoints.bind(null, store),
         },
         maxConcurrentActivities: 8,
         close: () => graders.close(),

@@ -7,6 +7,7 @@ import { executeChild } from '@temporalio/workflow';
 import type { EvaluationSummary } from '../common/activityContracts';
 import type { RunConfig } from '../common/config';
 import type { PolicyRef } from '../common/policy';
+import { evaluationRolloutSettings } from '../common/rolloutSettings';
 import { deriveSeed, splitIntoShards, stepPromptIndices } from '../common/schedule';
 import { workflowIds } from '../common/workflowIds';
 import { heartbeatTimeout, reward } from './activityOptions';
@@ -35,7 +36,7 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary>
     (a, b) => a - b,
   );
   const namespace = workflowIds.evaluation(input.runId, step);
-  const greedy = evaluation.samples === 1;
+  const rollout = evaluationRolloutSettings(config);
   const shards = splitIntoShards(rowIndices, config.rollout.shards);
 
   const results = await Promise.all(
@@ -50,22 +51,10 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluationSummary>
             shard,
             label: `eval v${input.policy.version} / shard ${shard}`,
             policy: input.policy,
-            engine: config.engine,
-            template: config.template,
-            sampling: {
-              temperature: greedy ? 0 : evaluation.temperature,
-              topP: 1,
-              maxResponseTokens: config.rollout.maxResponseTokens,
-            },
-            toolBudget: evaluation.toolBudget ?? config.rollout.toolBudget,
-            observationTokenCap: config.rollout.observationTokenCap,
+            rollout,
             seed: deriveSeed(config.seed, 0xe7a1, step, shard),
             datasetPath: config.data.validation,
             rowIndices: shardRows,
-            samplesPerPrompt: evaluation.samples,
-            sandboxLimits: config.sandbox,
-            formatMode: config.reward.formatMode,
-            heartbeatTimeoutS: config.timeouts.activityHeartbeatS,
           },
         ],
       }),

@@ -5,12 +5,19 @@
  * appended by the next generate turn. Each turn is one retryable activity, so a failed turn
  * is retried alone and the shard's other work is kept.
  */
-import type { ExecuteCodeResult, GenerateInput, ScoreResult } from '../common/activityContracts';
-import type { EngineConfig } from '../common/config';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type {
+  ActivityTiming,
+  ExecuteCodeResult,
+  GenerateResult,
+  ScoreResult,
+} from '../common/activityContracts';
 import type { PolicyRef } from '../common/policy';
+import { rolloutSettingsOf, type LegacyRolloutFields, type RolloutSettings } from '../common/rolloutSettings';
+import { isCancellation } from '@temporalio/workflow';
 import { heartbeatTimeout, rollout, reward, sandbox } from './activityOptions';
 
-export interface RolloutShardInput {
+export interface RolloutShardInput extends Partial<LegacyRolloutFields> {
   /** Key namespace of the shard's artifacts (the run id, or the evaluation's). */
   runId: string;
   step: number;
@@ -18,19 +25,19 @@ export interface RolloutShardInput {
   /** How the UI names this shard: "step 12 / shard 3" or "eval after step 10 / shard 0". */
   label: string;
   policy: PolicyRef;
-  engine: EngineConfig;
-  template: 'tool' | 'noTool';
-  sampling: GenerateInput['sampling'];
-  toolBudget: number;
-  observationTokenCap: number;
+  /** The step's rollout settings (absent in shards started before they existed: legacy fields). */
+  rollout?: RolloutSettings;
   seed: number;
   datasetPath: string;
   rowIndices: number[];
-  samplesPerPrompt: number;
-  sandboxLimits: { timeoutS: number; memoryMb: number };
-  formatMode: 'strict' | 'loose';
-  /** `timeouts.activityHeartbeatS` of the run; absent in shards started before it existed. */
-  heartbeatTimeoutS?: number;
+}
+
+/** Busy and queue-wait seconds of a shard's activities, by kind. */
+export interface ShardTimings {
+  generateS: number;
+  executeS: number;
+  scoreS: number;
+  queueWaitS: number;
 }
 
 export interface RolloutShardResult {
@@ -42,86 +49,105 @@ export interface RolloutShardResult {
   executions: number;
   executionsByStatus: ExecuteCodeResult['byStatus'];
   score: ScoreResult;
+  timings?: ShardTimings;
 }
+
+/** What the parent learns when a shard fails: which turn and activity, and why. */
+export interface ShardFailureDetails {
+  turn: number | null;
+  activity: string;
+  errorType: string | null;
+  message: string;
+}
+
+export const SHARD_FAILED = 'RolloutShardFailed';
 
 export async function rolloutShard(input: RolloutShardInput): Promise<RolloutShardResult> {
   const { runId, step, shard, label } = input;
-  const request = {
-    runId,
-    step,
-    shard,
-    policy: input.policy,
-    engine: input.engine,
-    template: input.template,
-    sampling: input.sampling,
-    toolBudget: input.toolBudget,
-    observationTokenCap: input.observationTokenCap,
-    seed: input.seed,
+  const settings = rolloutSettingsOf(input);
+  const request = { runId, step, shard, policy: input.policy, rollout: settings, seed: input.seed };
+  const heartbeat = heartbeatTimeout(settings.heartbeatTimeoutS);
+  const timings: ShardTimings = { generateS: 0, executeS: 0, scoreS: 0, queueWaitS: 0 };
+  const account = (kind: 'generateS' | 'executeS' | 'scoreS', timing: ActivityTiming | undefined): void => {
+    if (!timing) return;
+    timings[kind] += timing.runMs / 1000;
+    timings.queueWaitS += timing.queuedMs / 1000;
   };
 
-  const heartbeat = heartbeatTimeout(input.heartbeatTimeoutS);
-
   let turn = 0;
-  let generated = await rollout.generate.executeWithOptions(
-    { summary: `${label} / turn 0: generate`, ...heartbeat },
-    [
+  // Names the turn and activity of a failure, so the run's `blocked` status can say what broke.
+  const attempt = async <T>(activity: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      throw shardFailure(err, activity, activity === 'score' ? null : turn);
+    }
+  };
+
+  let generated: GenerateResult = await attempt('generate', () =>
+    rollout.generate.executeWithOptions({ summary: `${label} / turn 0: generate`, ...heartbeat }, [
       {
         ...request,
         turn,
-        prompts: {
-          datasetPath: input.datasetPath,
-          rowIndices: input.rowIndices,
-          samplesPerPrompt: input.samplesPerPrompt,
-        },
+        prompts: { datasetPath: input.datasetPath, rowIndices: input.rowIndices },
       },
-    ],
+    ]),
   );
+  account('generateS', generated.timing);
   let tokensGenerated = generated.tokensGenerated;
   let executions = 0;
   const executionsByStatus: ExecuteCodeResult['byStatus'] = {};
 
   // Each trajectory executes at most `toolBudget` blocks, so the loop ends after that many
   // execution turns at the latest; the bound guards against an engine that ignores the budget.
-  while (generated.awaitingExecution > 0 && turn < input.toolBudget) {
-    const executed = await sandbox.executeCode.executeWithOptions(
-      {
-        summary: `${label} / turn ${turn}: execute ${generated.awaitingExecution} code blocks`,
-        ...heartbeat,
-      },
-      [
+  while (generated.awaitingExecution > 0 && turn < settings.toolBudget) {
+    const pending = generated;
+    const executed = await attempt('executeCode', () =>
+      sandbox.executeCode.executeWithOptions(
         {
-          runId,
-          step,
-          shard,
-          turn,
-          generatedKey: generated.generatedKey,
-          timeoutS: input.sandboxLimits.timeoutS,
-          memoryMb: input.sandboxLimits.memoryMb,
+          summary: `${label} / turn ${turn}: execute ${pending.awaitingExecution} code blocks`,
+          ...heartbeat,
         },
-      ],
+        [
+          {
+            runId,
+            step,
+            shard,
+            turn,
+            generatedKey: pending.generatedKey,
+            timeoutS: settings.sandboxLimits.timeoutS,
+            memoryMb: settings.sandboxLimits.memoryMb,
+          },
+        ],
+      ),
     );
+    account('executeS', executed.timing);
     executions += executed.executions;
     for (const [status, count] of Object.entries(executed.byStatus)) {
       const key = status as keyof ExecuteCodeResult['byStatus'];
       executionsByStatus[key] = (executionsByStatus[key] ?? 0) + (count ?? 0);
     }
     turn += 1;
-    generated = await rollout.generate.executeWithOptions(
-      { summary: `${label} / turn ${turn}: generate`, ...heartbeat },
-      [
+    generated = await attempt('generate', () =>
+      rollout.generate.executeWithOptions({ summary: `${label} / turn ${turn}: generate`, ...heartbeat }, [
         {
           ...request,
           turn,
-          previous: { generatedKey: generated.generatedKey, executedKey: executed.executedKey },
+          previous: { generatedKey: pending.generatedKey, executedKey: executed.executedKey },
         },
-      ],
+      ]),
     );
+    account('generateS', generated.timing);
     tokensGenerated += generated.tokensGenerated;
   }
 
-  const score = await reward.score.executeWithOptions({ summary: `${label}: score`, ...heartbeat }, [
-    { runId, step, shard, generatedKey: generated.generatedKey, formatMode: input.formatMode },
-  ]);
+  const finished = generated;
+  const score = await attempt('score', () =>
+    reward.score.executeWithOptions({ summary: `${label}: score`, ...heartbeat }, [
+      { runId, step, shard, generatedKey: finished.generatedKey, formatMode: settings.formatMode },
+    ]),
+  );
+  account('scoreS', score.timing);
   return {
     shard,
     scoredKey: score.scoredKey,
@@ -131,5 +157,26 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
     executions,
     executionsByStatus,
     score,
+    timings,
   };
+}
+
+/** The failure a shard ends with: the activity's own, wrapped with the turn and activity named. */
+function shardFailure(err: unknown, activity: string, turn: number | null): unknown {
+  if (isCancellation(err) || !(err instanceof ActivityFailure)) return err;
+  const cause = err.cause;
+  const details: ShardFailureDetails = {
+    turn,
+    activity,
+    errorType: cause instanceof ApplicationFailure ? (cause.type ?? null) : null,
+    message: cause?.message ?? err.message,
+  };
+  const where = turn === null ? activity : `turn ${turn}: ${activity}`;
+  return ApplicationFailure.create({
+    message: `${where} failed: ${details.message}`,
+    type: SHARD_FAILED,
+    details: [details],
+    nonRetryable: true,
+    cause: err,
+  });
 }

@@ -15,6 +15,7 @@ import type { GenerateInput, GenerateResult } from '../../common/activityContrac
 import { artifactKeys } from '../../common/artifactKeys';
 import type { EngineConfig } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
+import { rolloutSettingsOf, type LegacyRolloutFields, type RolloutSettings } from '../../common/rolloutSettings';
 import {
   appendObservation,
   applySegment,
@@ -116,12 +117,14 @@ export function createGenerationActivities(deps: GenerationDeps) {
 
   async function startingTrajectories(
     input: GenerateInput,
+    rollout: RolloutSettings,
     tokenizer: ModelTokenizer,
   ): Promise<Trajectory[]> {
     if (input.turn === 0) {
       if (!input.prompts)
         throw ApplicationFailure.nonRetryable('generate turn 0 needs `prompts`', 'BadGenerateInput');
-      const { datasetPath, rowIndices, samplesPerPrompt } = input.prompts;
+      const { datasetPath, rowIndices } = input.prompts;
+      const { samplesPerPrompt } = rollout;
       const rows = await loadTaskRows(datasetPath);
       return rowIndices.flatMap((rowIndex) => {
         const row = rows[rowIndex];
@@ -131,7 +134,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
             'BadGenerateInput',
           );
         }
-        const promptTokenIds = tokenizer.encode(renderPrompt(input.template, row.problem));
+        const promptTokenIds = tokenizer.encode(renderPrompt(rollout.template, row.problem));
         return Array.from({ length: samplesPerPrompt }, (_, sampleIndex) =>
           startTrajectory({
             step: input.step,
@@ -162,7 +165,12 @@ export function createGenerationActivities(deps: GenerationDeps) {
     if (await deps.store.exists(key))
       return summarize(key, await readJsonl<Trajectory>(deps.store, key), previous);
 
-    const engineConfig = input.engine;
+    // Inputs scheduled before RolloutSettings existed carry the flattened fields instead.
+    const rollout = rolloutSettingsOf(
+      input as GenerateInput & Partial<LegacyRolloutFields>,
+      (input.prompts as { samplesPerPrompt?: number } | undefined)?.samplesPerPrompt,
+    );
+    const engineConfig = rollout.engine;
     // The tokenizer must be the policy's: the ONNX folder's for onnx, the HF folder's for a server.
     const tokenizerDir =
       engineConfig.kind === 'onnx' && input.policy.onnxDir
@@ -170,13 +178,13 @@ export function createGenerationActivities(deps: GenerationDeps) {
         : modelPath(deps.store, input.policy.hfDir);
     const tokenizer = await loadModelTokenizer(tokenizerDir);
     const settings: ProtocolSettings = {
-      template: input.template,
-      toolBudget: input.toolBudget,
-      maxResponseTokens: input.sampling.maxResponseTokens,
-      observationTokenCap: input.observationTokenCap,
+      template: rollout.template,
+      toolBudget: rollout.toolBudget,
+      maxResponseTokens: rollout.sampling.maxResponseTokens,
+      observationTokenCap: rollout.observationTokenCap,
     };
 
-    let trajectories = input.turn === 0 ? await startingTrajectories(input, tokenizer) : previous;
+    let trajectories = input.turn === 0 ? await startingTrajectories(input, rollout, tokenizer) : previous;
     if (input.turn > 0) {
       const executedKey = input.previous?.executedKey ?? null;
       const results = executedKey ? await readJsonl<ExecutionResult>(deps.store, executedKey) : [];
@@ -226,8 +234,8 @@ export function createGenerationActivities(deps: GenerationDeps) {
                   promptTokenIds: [...trajectory.promptTokenIds, ...trajectory.responseTokenIds],
                   stop: segment.stop,
                   maxTokens: segment.maxTokens,
-                  temperature: input.sampling.temperature,
-                  topP: input.sampling.topP,
+                  temperature: rollout.sampling.temperature,
+                  topP: rollout.sampling.topP,
                   seed: segment.seed,
                 },
                 signal,

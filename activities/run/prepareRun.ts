@@ -8,7 +8,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { PrepareRunInput, PrepareRunResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
-import type { RunConfig } from '../../common/config';
+import { parseRunConfig, type RunConfig } from '../../common/config';
 import type { ArtifactStore } from '../artifactStore';
 import { loadTaskRows } from '../dataset';
 import { loadModelTokenizer } from '../generation/modelFolder';
@@ -34,9 +34,58 @@ export async function prepareRun(store: ArtifactStore, input: PrepareRunInput): 
     for (const row of rows) levels[row.level] = (levels[row.level] ?? 0) + 1;
     return { path, rows: rows.length, levels };
   });
+  await claimRunId(store, input);
   const configKey = artifactKeys.runConfig(input.runId);
   if (!(await store.exists(configKey))) {
     await store.write(configKey, JSON.stringify(input.config, null, 2) + '\n');
   }
   return { datasets };
+}
+
+interface RunIdentityFile {
+  runId: string;
+  /** First-execution run ids of every Temporal chain this run was (the first, then resumptions). */
+  executionChains: string[];
+}
+
+/**
+ * A run id names one run forever: a new chain that finds another's artifacts under the id is
+ * refused (unless it resumes that run), so two runs never mix their files.
+ */
+async function claimRunId(store: ArtifactStore, input: PrepareRunInput): Promise<void> {
+  const chain = input.executionChain;
+  if (chain === undefined) return;
+  const key = artifactKeys.runIdentity(input.runId);
+  const identity: RunIdentityFile | null = (await store.exists(key))
+    ? (JSON.parse((await store.read(key)).toString('utf8')) as RunIdentityFile)
+    : null;
+  if (identity?.executionChains.includes(chain)) return; // a retry of this chain's prepareRun
+  const taken = identity !== null || (await store.exists(artifactKeys.runConfig(input.runId)));
+  if (taken && input.resume !== true) {
+    throw ApplicationFailure.nonRetryable(
+      `run id ${input.runId} already names a run in the artifact store (${store.pathOf(artifactKeys.runRoot(input.runId))}): ` +
+        'choose another run id, or continue that run with `tirflow train --resume --run-id ' +
+        input.runId +
+        '`',
+      'RunIdTaken',
+    );
+  }
+  if (input.resume === true) {
+    const stored = (await store.exists(artifactKeys.runConfig(input.runId)))
+      ? (JSON.parse((await store.read(artifactKeys.runConfig(input.runId))).toString('utf8')) as unknown)
+      : null;
+    // Compared with defaults filled in, so keys added to the schema since do not count as changes.
+    const normalized = (config: unknown): string => JSON.stringify(parseRunConfig(config));
+    if (stored !== null && normalized(stored) !== normalized(input.config)) {
+      throw ApplicationFailure.nonRetryable(
+        `cannot resume ${input.runId} with a config that differs from its stored config.json`,
+        'ResumeConfigMismatch',
+      );
+    }
+  }
+  const next: RunIdentityFile = {
+    runId: input.runId,
+    executionChains: [...(identity?.executionChains ?? []), chain],
+  };
+  await store.write(key, JSON.stringify(next, null, 2) + '\n');
 }

@@ -15,6 +15,12 @@ export async function recordStep(store: ArtifactStore, input: RecordStepInput): 
     rollout: await loadStepMetrics(store, input.scoredKeys),
     update: input.update,
     evaluation: input.evaluation,
+    ...(input.timings ? { timings: input.timings } : {}),
+    ...(input.hyperparameters ? { hyperparameters: input.hyperparameters } : {}),
+    ...(input.skipped && input.skipped.length > 0 ? { skipped: input.skipped } : {}),
+    ...(input.behaviourPolicyVersion !== undefined
+      ? { behaviourPolicyVersion: input.behaviourPolicyVersion }
+      : {}),
   };
   const key = artifactKeys.metrics(input.runId);
   const earlier = (await store.exists(key)) ? await readJsonl<StepRecord>(store, key) : [];

@@ -9,12 +9,17 @@ import {
 } from '../../common/activityContracts';
 
 // `satisfies` fails the type check when an activity is added to a contract but not here.
-const rollout = { prepareRun: 'rollout', generate: 'rollout' } satisfies Record<
+const rollout = { prepareRun: 'rollout', generate: 'rollout', restoreRun: 'rollout' } satisfies Record<
   keyof RolloutActivities,
   'rollout'
 >;
 const sandbox = { executeCode: 'sandbox' } satisfies Record<keyof SandboxActivities, 'sandbox'>;
-const reward = { score: 'reward', recordStep: 'reward', summarizeEvaluation: 'reward' } satisfies Record<
+const reward = {
+  score: 'reward',
+  recordStep: 'reward',
+  summarizeEvaluation: 'reward',
+  pruneCheckpoints: 'reward',
+} satisfies Record<
   keyof RewardActivities,
   'reward'
 >;

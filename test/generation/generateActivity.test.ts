@@ -17,6 +17,7 @@ import { loadModelTokenizer } from '../../activities/generation/modelFolder';
 import { awaitingExecution } from '../support/pendingCode';
 import { stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
+import { testRolloutSettings } from '../support/rolloutSettings';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
@@ -59,13 +60,9 @@ function input(overrides: Partial<GenerateInput> = {}): GenerateInput {
     shard: 0,
     turn: 0,
     policy: policy(),
-    engine: { kind: 'onnx', maxBatchSize: 4 },
-    template: 'tool',
-    sampling: { temperature: 1, topP: 1, maxResponseTokens: 48 },
-    toolBudget: 2,
-    observationTokenCap: 256,
+    rollout: testRolloutSettings({ samplesPerPrompt: 3 }),
     seed: 1234,
-    prompts: { datasetPath, rowIndices: [2, 0], samplesPerPrompt: 3 },
+    prompts: { datasetPath, rowIndices: [2, 0] },
     ...overrides,
   };
 }
@@ -140,7 +137,7 @@ describe('generate activity', () => {
     const turn0 = await runIn(
       new MockActivityEnvironment(),
       generate,
-      input({ prompts: { datasetPath, rowIndices: [1], samplesPerPrompt: 2 } }),
+      input({ rollout: testRolloutSettings({ samplesPerPrompt: 2 }), prompts: { datasetPath, rowIndices: [1] } }),
     );
     const trajectories = await readJsonl<Trajectory>(store, turn0.generatedKey);
 
@@ -196,7 +193,10 @@ describe('generate activity', () => {
   it('produces the same trajectories through the openai engine and tirflow serve', async () => {
     const served = await startServe(fixture.onnxDir, 'policy');
     try {
-      const request = input({ prompts: { datasetPath, rowIndices: [0, 1], samplesPerPrompt: 2 } });
+      const request = input({
+        rollout: testRolloutSettings({ samplesPerPrompt: 2 }),
+        prompts: { datasetPath, rowIndices: [0, 1] },
+      });
       const viaOnnx = new LocalDirArtifactStore(join(scratch, 'store-onnx'));
       const viaHttp = new LocalDirArtifactStore(join(scratch, 'store-http'));
       const local = await runIn(
@@ -209,12 +209,15 @@ describe('generate activity', () => {
         createGenerationActivities({ store: viaHttp }).generate,
         {
           ...request,
-          engine: {
-            kind: 'openai',
-            baseUrl: served.baseUrl,
-            model: 'policy',
-            weightReload: 'none',
-            requestTimeoutS: 60,
+          rollout: {
+            ...request.rollout,
+            engine: {
+              kind: 'openai',
+              baseUrl: served.baseUrl,
+              model: 'policy',
+              weightReload: 'none',
+              requestTimeoutS: 60,
+            },
           },
         },
       );
@@ -251,7 +254,7 @@ describe('generate activity', () => {
       isPermanent(/ONNX/),
     );
     await assert.rejects(
-      runIn(quietEnv(), generate, input({ prompts: { datasetPath, rowIndices: [9], samplesPerPrompt: 1 } })),
+      runIn(quietEnv(), generate, input({ prompts: { datasetPath, rowIndices: [9] } })),
       isPermanent(/row 9/),
     );
   });

@@ -35,6 +35,7 @@ import { createGenerationActivities } from '../../activities/generation/generate
 import { stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import { freePort } from '../../cli/devServer';
 import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
+import { testRolloutSettings } from '../support/rolloutSettings';
 import { artifactKeys } from '../../common/artifactKeys';
 import { nextSegment, startTrajectory } from '../../common/toolProtocol';
 import type { Trajectory } from '../../common/trajectory';
@@ -269,13 +270,9 @@ void describe('a broken model.onnx', () => {
         hfDir: { store: 'filesystem', path: harness().model },
         onnxDir: { store: 'filesystem', path: broken },
       },
-      engine: { kind: 'onnx', maxBatchSize: 4 },
-      template: 'tool',
-      sampling: { temperature: 1, topP: 1, maxResponseTokens: 8 },
-      toolBudget: 2,
-      observationTokenCap: 256,
+      rollout: testRolloutSettings({ sampling: { temperature: 1, topP: 1, maxResponseTokens: 8 } }),
       seed: 1,
-      prompts: { datasetPath: validation, rowIndices: [0], samplesPerPrompt: 1 },
+      prompts: { datasetPath: validation, rowIndices: [0] },
     };
     const drop = (): void => undefined;
     const env = new MockActivityEnvironment(undefined, {

@@ -36,6 +36,7 @@ import type { PolicyRef } from '../../common/policy';
 import type { Trajectory } from '../../common/trajectory';
 import { startRole, workerRoles, type RoleRuntime } from '../../workers/roles';
 import { fixtureModel, type FixtureModel } from '../generation/fixtureModel';
+import { testRolloutSettings } from '../support/rolloutSettings';
 import { modifiedTimes, snapshotTree } from '../support/storeFiles';
 
 /** Every registered activity and the test below that audits it. */
@@ -140,11 +141,10 @@ function generateInput(policy: PolicyRef, fields: Partial<GenerateInput>): Gener
     shard: 0,
     turn: 0,
     policy,
-    engine: onnxEngine,
-    template: 'tool',
-    sampling: { temperature: 1, topP: 1, maxResponseTokens: 24 },
-    toolBudget: 2,
-    observationTokenCap: 256,
+    rollout: testRolloutSettings({
+      engine: onnxEngine,
+      sampling: { temperature: 1, topP: 1, maxResponseTokens: 24 },
+    }),
     seed: 99,
     ...fields,
   };
@@ -178,7 +178,12 @@ void describe('every activity run twice changes nothing the second time', () => 
     for (const shard of [0, 1]) {
       const input = generateInput(exported, {
         shard,
-        prompts: { datasetPath, rowIndices: [shard], samplesPerPrompt: 2 },
+        rollout: testRolloutSettings({
+          engine: onnxEngine,
+          sampling: { temperature: 1, topP: 1, maxResponseTokens: 24 },
+          samplesPerPrompt: 2,
+        }),
+        prompts: { datasetPath, rowIndices: [shard] },
       });
       const { first, second } = await twice<GenerateResult>('generate', input, 'found');
       assert.deepEqual(second, first);
@@ -211,7 +216,10 @@ void describe('every activity run twice changes nothing the second time', () => 
       turn: 1,
       previous: { generatedKey: pendingKey, executedKey: executed.executedKey },
       // Room after the code block and its output, so the turn really generates.
-      sampling: { temperature: 1, topP: 1, maxResponseTokens: 128 },
+      rollout: testRolloutSettings({
+        engine: onnxEngine,
+        sampling: { temperature: 1, topP: 1, maxResponseTokens: 128 },
+      }),
     });
     const { first, second } = await twice<GenerateResult>('generate', input, 'found');
     assert.deepEqual(second, first);

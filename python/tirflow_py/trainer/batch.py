@@ -96,7 +96,8 @@ def read_scored(paths: list[str], vocab_size: int | None = None) -> list[Traject
                 raise _invalid(where, f"duplicate trajectory id {trajectory.id}")
             seen.add(trajectory.id)
             trajectories.append(trajectory)
-    if not trajectories:
+    # No paths is a step whose every shard an operator skipped: the policy is carried over.
+    if paths and not trajectories:
         raise TrainerError("InvalidTrajectory", f"no trajectories in {paths}")
     return trajectories
 
