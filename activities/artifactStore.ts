@@ -7,6 +7,7 @@
  * every host). An S3-compatible store implements the same interface.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { ModelLocation } from '../common/policy';
@@ -64,6 +65,73 @@ const STORE_ERRNO_REASONS: Record<string, string> = {
   EROFS: 'read-only file system: remount the artifact store read-write; the write is retried',
 };
 
+/**
+ * Names this process in its temp files (`<key>.tmp-<host>~<pid>-<random>`), so a sweep can tell
+ * a dead writer's leftovers from a live writer's work in progress, also on a shared filesystem.
+ */
+const WRITER_TAG = `${hostname().replace(/[^A-Za-z0-9.-]/g, '_')}~${process.pid}`;
+
+/** Temp files and folders without a host in their name (the trainer's, older tirflow's) are
+ *  swept only once this old, since their pid may belong to another host. */
+const UNTAGGED_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+
+export interface SweepOptions {
+  host?: string;
+  isAlive?: (pid: number) => boolean;
+  nowMs?: number;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp files and folders that writers killed mid-write left in the store: those of
+ * this host whose process is gone, and untagged ones older than an hour whose pid is not alive
+ * here. Returns the removed paths. A live writer's temp file is never touched.
+ */
+export async function sweepDeadWriters(root: string, options: SweepOptions = {}): Promise<string[]> {
+  const host = options.host ?? hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+  const isAlive = options.isAlive ?? processAlive;
+  const now = options.nowMs ?? Date.now();
+  const removed: string[] = [];
+  let entries;
+  try {
+    entries = await readdir(resolve(root), { recursive: true, withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  for (const entry of entries) {
+    const marker = entry.name.lastIndexOf('.tmp-');
+    if (marker < 0) continue;
+    const tag = entry.name.slice(marker + '.tmp-'.length);
+    const path = join(entry.parentPath, entry.name);
+    if (removed.some((done) => path.startsWith(done + sep))) continue; // inside a removed folder
+    const tagged = /^([^~]+)~(\d+)-/.exec(tag);
+    let dead: boolean;
+    if (tagged) {
+      dead = tagged[1] === host && !isAlive(Number(tagged[2]));
+    } else {
+      const pid = /(\d+)/.exec(tag);
+      const info = await stat(path).catch(() => null);
+      dead =
+        info !== null &&
+        now - info.mtimeMs > UNTAGGED_TEMP_MAX_AGE_MS &&
+        (pid === null || !isAlive(Number(pid[1])));
+    }
+    if (!dead) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
 export class LocalDirArtifactStore implements ArtifactStore {
   readonly root: string;
 
@@ -96,7 +164,7 @@ export class LocalDirArtifactStore implements ArtifactStore {
 
   async write(key: string, data: string | Uint8Array): Promise<void> {
     const target = this.pathOf(key);
-    const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const temp = `${target}.tmp-${WRITER_TAG}-${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(dirname(target), { recursive: true });
       const handle = await open(temp, 'w');

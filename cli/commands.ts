@@ -5,6 +5,7 @@ import { registerExec } from './commands/exec';
 import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
 import { registerControl } from './commands/control';
+import { registerStatus } from './commands/status';
 import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
 import { registerReport } from './commands/report';
@@ -17,6 +18,7 @@ export type RegisterCommand = (program: Command) => void;
 export const commands: RegisterCommand[] = [
   registerDemo,
   registerTrain,
+  registerStatus,
   registerControl,
   registerEval,
   registerWorker,

@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { execa, type ResultPromise } from 'execa';
 import { requireVenvTool, temporalBinary } from '../activities/projectPaths';
+import { searchAttributeTypes } from '../common/searchAttributes';
 
 export interface DevServerOptions {
   /** gRPC port of the frontend (7233 by default). */
@@ -57,6 +58,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level',
     options.logLevel ?? 'warn',
   ];
+  // tirflow's search attributes, so runs and shards can be filtered by run, template, step, phase.
+  for (const [name, type] of Object.entries(searchAttributeTypes))
+    args.push('--search-attribute', `${name}=${type}`);
   if (options.uiPort != null) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
   if (options.dbFile) {

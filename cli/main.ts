@@ -6,6 +6,14 @@ import { Command, CommanderError } from 'commander';
 import { commands } from './commands';
 import { CliError } from './exitCodes';
 
+// `tirflow status X | head -2`: the reader went away. That is not an error of ours: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const program = new Command()
   .name('tirflow')
   .description('Durable agent RL with spontaneous code execution (ZeroTIR), orchestrated by Temporal.')

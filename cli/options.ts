@@ -16,3 +16,19 @@ export function parsePositiveInt(value: string): number {
   }
   return n;
 }
+
+export function parseNonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`"${value}" is not a non-negative integer.`);
+  }
+  return n;
+}
+
+export function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`"${value}" is not a positive number.`);
+  }
+  return n;
+}

@@ -204,9 +204,72 @@ export function parseRunConfig(value: unknown, source = '(inline)'): RunConfig {
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    return `${path}: ${issue.message}`;
+    const hints =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.flatMap((key) => {
+            const nearest = nearestSettingPath([...issue.path.map(String), key]);
+            return nearest ? [`"${key}": did you mean ${nearest}?`] : [];
+          })
+        : [];
+    return `${path}: ${issue.message}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`;
   });
   throw new ConfigError(issues, source);
+}
+
+/** Every setting's dotted path (objects and leaves), for suggestions. */
+function settingPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+  let inner: z.ZodType = schema;
+  // Unwrap defaults and optionals to reach the object (or union of objects) underneath.
+  for (;;) {
+    const def = (inner as unknown as { def: { innerType?: z.ZodType } }).def;
+    if (!def.innerType) break;
+    inner = def.innerType;
+  }
+  const objects =
+    inner instanceof z.ZodObject
+      ? [inner]
+      : inner instanceof z.ZodDiscriminatedUnion
+        ? (inner.options as z.ZodType[]).filter((o): o is z.ZodObject => o instanceof z.ZodObject)
+        : [];
+  return objects.flatMap((object) =>
+    Object.entries(object.shape as Record<string, z.ZodType>).flatMap(([key, child]) => [
+      [...prefix, key],
+      ...settingPaths(child, [...prefix, key]),
+    ]),
+  );
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The known setting nearest to an unknown one: a sibling with a similar name, or a setting of
+ * that name elsewhere (`learningrate` at the top level → `trainer.learningRate`).
+ */
+export function nearestSettingPath(unknown: string[]): string | null {
+  const key = unknown.at(-1)!.toLowerCase();
+  const parent = unknown.slice(0, -1).join('.');
+  let best: { path: string; score: number } | null = null;
+  for (const path of settingPaths(runConfigSchema)) {
+    const name = path.at(-1)!.toLowerCase();
+    const distance = editDistance(key, name);
+    if (distance > Math.max(1, Math.floor(name.length / 3))) continue;
+    // Prefer a sibling, then the closest name.
+    const score = distance * 10 + (path.slice(0, -1).join('.') === parent ? 0 : 5);
+    if (!best || score < best.score) best = { path: path.join('.'), score };
+  }
+  return best?.path ?? null;
 }
 
 /** Validates a hyperparameter change; returns the reason it is rejected, or null. */

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { taskQueues, type WorkerRole } from '../common/activityContracts';
 import type { ConnectionSecurity } from '../cli/connection';
-import { LocalDirArtifactStore } from '../activities/artifactStore';
+import { LocalDirArtifactStore, sweepDeadWriters } from '../activities/artifactStore';
 import { installWorkerLogging } from './logging';
 import { startRole, type RoleRuntime } from './roles';
 
@@ -36,11 +36,49 @@ function signalled(): Promise<void> {
   });
 }
 
+/**
+ * Connects to Temporal, waiting with backoff (and saying so) while the server is unreachable:
+ * a host reboot or a server restart racing the worker's own restart must not leave a role
+ * without a worker. Resolves null when the worker is asked to stop while it waits.
+ */
+export async function connectWhenReachable(
+  options: Pick<WorkerProcessOptions, 'address' | 'security'>,
+  log: (line: string) => void,
+  stop: Promise<void>,
+  maxDelayMs = 30_000,
+): Promise<NativeConnection | null> {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  for (let attempt = 1, delayMs = 1_000; ; attempt++, delayMs = Math.min(delayMs * 2, maxDelayMs)) {
+    try {
+      return await NativeConnection.connect({ address: options.address, ...options.security });
+    } catch (err) {
+      if (stopped) return null;
+      const reason = (err as Error).message.split('\n')[0];
+      log(
+        `tirflow worker: Temporal at ${options.address} is unreachable (${reason}); ` +
+          `retrying in ${Math.round(delayMs / 1000)} s (attempt ${attempt})`,
+      );
+      await Promise.race([new Promise((r) => setTimeout(r, delayMs)), stop]);
+      if (stopped) return null;
+    }
+  }
+}
+
 export async function runWorkerProcess(options: WorkerProcessOptions): Promise<void> {
   const log = options.log ?? ((line: string) => console.log(line));
   installWorkerLogging();
   const store = new LocalDirArtifactStore(options.artifactRoot);
-  const connection = await NativeConnection.connect({ address: options.address, ...options.security });
+  const stop = options.stopSignal ?? signalled();
+  // Leftovers of writers killed mid-write (this host's dead processes), swept in the background.
+  void sweepDeadWriters(store.root).then(
+    (removed) => {
+      if (removed.length > 0) log(`tirflow worker: removed ${removed.length} temp files of dead writers`);
+    },
+    (err: unknown) => log(`tirflow worker: temp-file sweep failed: ${(err as Error).message}`),
+  );
+  const connection = await connectWhenReachable(options, log, stop);
+  if (!connection) return;
   const runtimes: RoleRuntime[] = [];
   try {
     for (const role of options.roles) {
@@ -75,7 +113,6 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       `tirflow worker up: roles ${options.roles.join(', ')}${options.hostWorkflows === false ? '' : ' + workflows'}` +
         ` | Temporal ${options.address} (${options.namespace}) | artifacts ${store.root}`,
     );
-    const stop = options.stopSignal ?? signalled();
     void stop.then(() => {
       log('tirflow worker: shutting down (finishing activities in flight) ...');
       for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();

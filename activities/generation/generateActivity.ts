@@ -15,7 +15,11 @@ import type { GenerateInput, GenerateResult } from '../../common/activityContrac
 import { artifactKeys } from '../../common/artifactKeys';
 import type { EngineConfig } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
-import { rolloutSettingsOf, type LegacyRolloutFields, type RolloutSettings } from '../../common/rolloutSettings';
+import {
+  rolloutSettingsOf,
+  type LegacyRolloutFields,
+  type RolloutSettings,
+} from '../../common/rolloutSettings';
 import {
   appendObservation,
   applySegment,

@@ -12,6 +12,7 @@ import { checkAnswer, type FormatMode } from '../../common/answer';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { GradingStatus, ScoredTrajectory, Trajectory } from '../../common/trajectory';
 import { type ArtifactStore, readJsonl, writeJsonl } from '../artifactStore';
+import { injectScoreFault } from '../faults';
 import type { GradeOutcome, GraderPool } from './graderPool';
 
 export type { ScoreInput, ScoreResult } from '../../common/activityContracts';
@@ -86,6 +87,7 @@ export function createRewardActivities(deps: RewardDeps): ScoreActivities {
       if (await deps.store.exists(scoredKey)) {
         return summarizeScores(scoredKey, await readJsonl<ScoredTrajectory>(deps.store, scoredKey));
       }
+      await injectScoreFault(input.step, input.shard);
       const trajectories = await readJsonl<Trajectory>(deps.store, input.generatedKey);
       const total = trajectories.length;
       Context.current().heartbeat({ graded: 0, total });

@@ -90,7 +90,7 @@ export function registerDemo(program: Command): void {
               `\n== ${name}, seed ${seed}: run ${runId} — ${config.steps} steps × ${config.rollout.promptsPerStep} prompts × ${config.rollout.samplesPerPrompt} samples ==`,
             );
             const started = Date.now();
-            await startOrAttach(client, runId, config);
+            await startOrAttach(client, runId, config, { artifacts: opts.artifacts });
             const outcome = await followRun(client, runId, log, interrupted);
             if (outcome === 'detached') {
               log(

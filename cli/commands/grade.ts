@@ -10,6 +10,7 @@ import { text } from 'node:stream/consumers';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { checkAnswer, type FormatMode, lastBoxed } from '../../common/answer';
 import { type GradeOutcome, GraderPool } from '../../activities/reward/graderPool';
+import { CliError, exitCodes } from '../exitCodes';
 import { parsePositiveInt } from '../options';
 
 interface GradeOptions {
@@ -87,10 +88,10 @@ export function registerGrade(program: Command): void {
     .action(async (opts: GradeOptions) => {
       const modes = [opts.pred !== undefined, opts.jsonl !== undefined, opts.responseFile !== undefined];
       if (modes.filter(Boolean).length !== 1) {
-        throw new Error('give exactly one of --pred, --jsonl or --response-file');
+        throw new CliError('give exactly one of --pred, --jsonl or --response-file', exitCodes.badInput);
       }
       if (opts.jsonl === undefined && opts.ref === undefined)
-        throw new Error('--ref is required with --pred and --response-file');
+        throw new CliError('--ref is required with --pred and --response-file', exitCodes.badInput);
       if (opts.jsonl !== undefined) {
         process.exitCode = await gradeJsonl(opts.jsonl === true ? '-' : opts.jsonl, opts);
         return;
@@ -101,7 +102,7 @@ export function registerGrade(program: Command): void {
           const pred = lastBoxed(opts.pred) ?? opts.pred;
           console.log(JSON.stringify(resultOf(await graders.grade({ pred, ref: opts.ref! }))));
         } else {
-          const response = await readFile(opts.responseFile!, 'utf8');
+          const response = await readInput(opts.responseFile!);
           const check = checkAnswer(response, opts.truncated ? 'length' : 'answer', opts.formatMode);
           if (!check.ok) {
             console.log(
@@ -123,9 +124,21 @@ export function registerGrade(program: Command): void {
     });
 }
 
-/** Grades a JSONL file; returns the exit code (1 when any line was malformed). */
+/** A file the user named, or exit 2 naming it. */
+async function readInput(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new CliError(
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      exitCodes.badInput,
+    );
+  }
+}
+
+/** Grades a JSONL file; returns the exit code (2, bad input, when any line was malformed). */
 async function gradeJsonl(source: string, opts: GradeOptions): Promise<number> {
-  const input = source === '-' ? await text(process.stdin) : await readFile(source, 'utf8');
+  const input = source === '-' ? await text(process.stdin) : await readInput(source);
   const items = parseGradeJsonl(input);
   let malformed = 0;
   for (const item of items) {
@@ -147,5 +160,5 @@ async function gradeJsonl(source: string, opts: GradeOptions): Promise<number> {
       await graders.close();
     }
   }
-  return malformed > 0 ? 1 : 0;
+  return malformed > 0 ? exitCodes.badInput : exitCodes.ok;
 }

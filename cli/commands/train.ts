@@ -2,17 +2,18 @@
  * `tirflow train -c cfg.yaml`: starts a run (or attaches to the running one with the same id)
  * and follows it until it ends or the user detaches with Ctrl-C (the run goes on).
  */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { taskQueues } from '../../common/activityContracts';
 import { ConfigError, type RunConfig } from '../../common/config';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
 import { statusQuery, type RunStatus } from '../../workflows/messages';
-import { connectClient, withClusterOptions, type ClusterOptions } from '../connection';
+import { describeMissingPollers, queuePollers } from '../clusterChecks';
+import { connectClient, defaultArtifactRoot, withClusterOptions, type ClusterOptions } from '../connection';
 import { CliError, exitCodes } from '../exitCodes';
 import { reportProgress } from '../progress';
 import { describeFailure, runFailureExitCode } from '../runFailure';
 import { loadRunConfig } from '../runConfigFile';
+import { launchRun } from '../runLauncher';
 
 // Other commands and tests read run failures the same way.
 export { describeFailure } from '../runFailure';
@@ -20,6 +21,7 @@ export { describeFailure } from '../runFailure';
 export interface TrainOptions extends ClusterOptions {
   config?: string;
   runId?: string;
+  resume?: boolean;
   detach?: boolean;
 }
 
@@ -38,20 +40,58 @@ export function readConfigOrThrow(path: string | undefined): RunConfig {
   }
 }
 
-/** Starts the run unless a run with this id is already going; returns whether it started it. */
-export async function startOrAttach(client: Client, runId: string, config: RunConfig): Promise<boolean> {
-  try {
-    await client.workflow.start('trainingRun', {
-      taskQueue: taskQueues.workflows,
-      workflowId: runId,
-      args: [{ runId, config }],
-      staticSummary: `${config.template === 'tool' ? 'ZeroTIR' : 'ZeroRL'} run: ${config.steps} steps × ${config.rollout.promptsPerStep} prompts × ${config.rollout.samplesPerPrompt} samples`,
-    });
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-    throw err;
-  }
+/**
+ * Starts a new run under `runId`, or attaches to the running one (same config); a closed run's
+ * id is refused. Returns whether it started the run. (The demo and tests use this; `train`
+ * uses launchRun for --resume as well.)
+ */
+export async function startOrAttach(
+  client: Client,
+  runId: string,
+  config: RunConfig,
+  options: { namespace?: string; artifacts?: string } = {},
+): Promise<boolean> {
+  const outcome = await launchRun(client, {
+    runId,
+    config,
+    configGiven: true,
+    resume: false,
+    namespace: options.namespace ?? 'default',
+    artifacts: options.artifacts ?? defaultArtifactRoot(),
+  });
+  return outcome.action === 'started';
+}
+
+/**
+ * Warns, once per queue, when work of the run waits on a task queue that no worker polls
+ * (checked a few seconds after starting to follow, then every half minute).
+ */
+function watchPollers(
+  client: Client,
+  namespace: string,
+  print: (line: string) => void,
+  done: () => boolean,
+): () => void {
+  const warned = new Set<string>();
+  const check = async (): Promise<void> => {
+    if (done()) return;
+    try {
+      const lines = describeMissingPollers(await queuePollers(client, namespace));
+      for (const line of lines) {
+        if (warned.has(line)) continue;
+        warned.add(line);
+        print(`  warning: ${line}`);
+      }
+    } catch {
+      // The server is restarting: the next check will tell.
+    }
+  };
+  const first = setTimeout(() => void check(), 5_000);
+  const every = setInterval(() => void check(), 30_000);
+  return () => {
+    clearTimeout(first);
+    clearInterval(every);
+  };
 }
 
 /** Follows a run until it ends; resolves with its result. Polls the status query. */
@@ -60,6 +100,7 @@ export async function followRun(
   runId: string,
   print: (line: string) => void,
   stop?: Promise<void>,
+  namespace = 'default',
 ): Promise<TrainingRunResult | 'detached'> {
   const handle = client.workflow.getHandle(runId);
   const result = handle.result() as Promise<TrainingRunResult>;
@@ -68,6 +109,7 @@ export async function followRun(
   void result.finally(() => (done = true)).catch(() => undefined);
   let detached = false;
   void stop?.then(() => (detached = true));
+  const stopWatching = watchPollers(client, namespace, print, () => done || detached);
   while (!done && !detached) {
     try {
       const status = await handle.query(statusQuery);
@@ -78,6 +120,7 @@ export async function followRun(
     }
     await Promise.race([new Promise((r) => setTimeout(r, 1000)), result.catch(() => undefined), stop]);
   }
+  stopWatching();
   if (detached && !done) return 'detached';
   const final = await result;
   try {
@@ -94,29 +137,48 @@ export function registerTrain(program: Command): void {
       .command('train')
       .description(
         'Start a training run (or attach to the running one with the same id) and follow its progress.\n' +
-          'Exit codes: 0 completed (or detached), 1 run failed, 2 invalid config or options, or a model or dataset the run\n' +
-          'rejected, 3 Temporal unreachable.',
+          'A run id names one run forever: the id of a finished run is refused; --resume continues a failed or\n' +
+          'terminated run from its last recorded step, with its stored config.\n' +
+          'Exit codes: 0 completed (or detached), 1 run failed, 2 invalid config or options, a refused run id, or a\n' +
+          'model or dataset the run rejected, 3 Temporal unreachable.',
       )
-      .option('-c, --config <file>', 'run config, YAML or JSON (default: the embedded tiny run)')
+      .option(
+        '-c, --config <file>',
+        "run config, YAML or JSON (default: the embedded tiny run; with --resume: the run's own)",
+      )
       .option('--run-id <id>', 'workflow id of the run (default: zerotir-<UTC time>)')
+      .option('--resume', 'continue the failed or terminated run --run-id from its last recorded step')
       .option('--detach', 'start the run and return at once'),
   ).action(async (opts: TrainOptions) => {
+    if (opts.resume && !opts.runId) throw new CliError('--resume needs --run-id', exitCodes.badInput);
     const config = readConfigOrThrow(opts.config);
     const runId = opts.runId ?? defaultRunId(config);
     const { client, close } = await connectOrThrow(opts);
     try {
-      const started = await startOrAttach(client, runId, config);
-      console.log(`${started ? 'Started' : 'Attached to running'} run ${runId}`);
+      const outcome = await launchRun(client, {
+        runId,
+        config,
+        // Without -c, attaching or resuming keeps the run's own config.
+        configGiven: opts.config !== undefined,
+        resume: opts.resume === true,
+        namespace: opts.namespace,
+        artifacts: opts.artifacts,
+      });
+      const verb = { started: 'Started', attached: 'Attached to running', resumed: 'Resumed' }[
+        outcome.action
+      ];
+      console.log(`${verb} run ${runId}`);
+      for (const note of outcome.notes) console.log(`note: ${note}`);
       if (opts.detach) return;
       console.log('Following progress; Ctrl-C detaches (the run goes on).');
       const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-      const outcome = await followRun(client, runId, (line) => console.log(line), stop);
-      if (outcome === 'detached') {
+      const result = await followRun(client, runId, (line) => console.log(line), stop, opts.namespace);
+      if (result === 'detached') {
         console.log(`Detached. The run goes on: \`tirflow status ${runId}\`.`);
         return;
       }
       console.log(
-        `Run ${runId} ${outcome.stoppedEarly ? 'stopped' : 'completed'} after ${outcome.completedSteps} steps (policy v${outcome.policy.version}).`,
+        `Run ${runId} ${result.stoppedEarly ? 'stopped' : 'completed'} after ${result.completedSteps} steps (policy v${result.policy.version}).`,
       );
     } catch (err) {
       if (err instanceof CliError) throw err;

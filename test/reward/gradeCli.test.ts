@@ -49,7 +49,7 @@ describe('tirflow grade', () => {
       ].join('\n') + '\n',
     );
     const result = await tirflow(['--jsonl', file]);
-    assert.equal(result.exitCode, 1);
+    assert.equal(result.exitCode, 2, 'malformed lines are bad input');
     assert.deepEqual(
       lines(result.stdout)
         .map((l) => JSON.parse(l) as { id: string; status: string })
