@@ -76,8 +76,7 @@ function watchPollers(
   const check = async (): Promise<void> => {
     if (done()) return;
     try {
-      const lines = describeMissingPollers(await queuePollers(client, namespace));
-      for (const line of lines) {
+      for (const line of describeMissingPollers(await queuePollers(client, namespace))) {
         if (warned.has(line)) continue;
         warned.add(line);
         print(`  warning: ${line}`);
@@ -103,25 +102,39 @@ export async function followRun(
   namespace = 'default',
 ): Promise<TrainingRunResult | 'detached'> {
   const handle = client.workflow.getHandle(runId);
-  const result = handle.result() as Promise<TrainingRunResult>;
+  // Every call of this follow is aborted on detach, so none retries into a closed connection.
+  const abort = new AbortController();
+  const call = <T>(fn: () => Promise<T>): Promise<T> => client.withAbortSignal(abort.signal, fn);
+  const result = call(() => handle.result()) as Promise<TrainingRunResult>;
   let previous: RunStatus | null = null;
   let done = false;
   void result.finally(() => (done = true)).catch(() => undefined);
   let detached = false;
   void stop?.then(() => (detached = true));
   const stopWatching = watchPollers(client, namespace, print, () => done || detached);
+  const ended = result.then(
+    () => null,
+    () => null,
+  );
   while (!done && !detached) {
-    try {
-      const status = await handle.query(statusQuery);
+    // No worker may answer the query for a while (restarting, or none started): Ctrl-C and the
+    // run's end must not wait for it.
+    const status = await Promise.race([
+      call(() => handle.query(statusQuery)).catch(() => null),
+      ended,
+      stop?.then(() => null) ?? new Promise<null>(() => undefined),
+    ]);
+    if (status) {
       reportProgress(previous, status, print);
       previous = status;
-    } catch {
-      // No worker to answer the query right now (restarting): keep waiting for the result.
     }
-    await Promise.race([new Promise((r) => setTimeout(r, 1000)), result.catch(() => undefined), stop]);
+    await Promise.race([new Promise((r) => setTimeout(r, 1000)), ended, stop]);
   }
   stopWatching();
-  if (detached && !done) return 'detached';
+  if (detached && !done) {
+    abort.abort();
+    return 'detached';
+  }
   const final = await result;
   try {
     reportProgress(previous, await handle.query(statusQuery), print);
