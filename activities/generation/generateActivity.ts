@@ -170,8 +170,9 @@ export function createGenerationActivities(deps: GenerationDeps) {
       return summarize(key, await readJsonl<Trajectory>(deps.store, key), previous);
 
     // Inputs scheduled before RolloutSettings existed carry the flattened fields instead.
+    const legacy: GenerateInput & Partial<LegacyRolloutFields> = input;
     const rollout = rolloutSettingsOf(
-      input as GenerateInput & Partial<LegacyRolloutFields>,
+      legacy,
       (input.prompts as { samplesPerPrompt?: number } | undefined)?.samplesPerPrompt,
     );
     const engineConfig = rollout.engine;

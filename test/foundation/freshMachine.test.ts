@@ -25,7 +25,7 @@ function pinnedUvVersion(): string {
   return match[1]!;
 }
 
-async function cleanEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { PATH: SYSTEM_PATH, HOME: mkdtempSync(join(tmpdir(), 'tirflow-home-')), ...extra };
 }
 
@@ -35,10 +35,10 @@ test('uv installs into the project from the system python3 with the system PATH 
   if (!existsSync(wheels) || !readdirSync(wheels).some((f) => f.startsWith(`uv-${version}-`))) {
     // The wheel is cached by setup when it installs uv; fetch it once if this machine's setup
     // found a uv on PATH instead (the same download setup would do).
-    await execa('bash', [join(projectRoot, 'scripts', 'install-uv.sh')], { env: await cleanEnv() });
+    await execa('bash', [join(projectRoot, 'scripts', 'install-uv.sh')], { env: cleanEnv() });
   }
   const tools = mkdtempSync(join(tmpdir(), 'tirflow-tools-'));
-  const env = await cleanEnv({
+  const env = cleanEnv({
     TIRFLOW_TOOLS_DIR: tools,
     // Offline, from the cached wheel: the test checks the install path, not the network.
     PIP_NO_INDEX: '1',

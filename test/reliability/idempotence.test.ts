@@ -21,6 +21,8 @@ import { loadModelTokenizer } from '../../activities/generation/modelFolder';
 import { awaitingExecution } from '../support/pendingCode';
 import { writeReport } from '../../activities/report/writeReport';
 import type {
+  PruneCheckpointsResult,
+  RestoreRunResult,
   EvaluationSummary,
   ExecuteCodeResult,
   GenerateInput,
@@ -50,6 +52,8 @@ const AUDITED = [
   'summarizeEvaluation',
   'exportPolicy',
   'updatePolicy',
+  'restoreRun',
+  'pruneCheckpoints',
 ] as const;
 type Audited = (typeof AUDITED)[number];
 
@@ -88,15 +92,24 @@ after(async () => {
   runtimes = [];
 });
 
-/** Calls a registered activity by name, inside an activity context, as a worker would. */
-function call<R>(name: Audited, input: unknown): Promise<R> {
+/**
+ * Calls a registered activity by name, inside an activity context, as a worker would. The
+ * `timing` a worker adds to some results measures the call, not its outcome: it is left out.
+ */
+async function call<R>(name: Audited, input: unknown): Promise<R> {
   const activity = registered.get(name) as ((input: unknown) => Promise<R>) | undefined;
   assert.ok(activity, `no role registers ${name}`);
   const drop = (): void => undefined;
   const env = new MockActivityEnvironment(undefined, {
     logger: { log: drop, trace: drop, debug: drop, info: drop, warn: drop, error: drop },
   });
-  return env.run<[unknown], R, (input: unknown) => Promise<R>>(activity, input);
+  const result = await env.run<[unknown], R, (input: unknown) => Promise<R>>(activity, input);
+  if (result && typeof result === 'object' && 'timing' in result) {
+    const outcome: Record<string, unknown> = { ...(result as Record<string, unknown>) };
+    delete outcome.timing;
+    return outcome as R;
+  }
+  return result;
 }
 
 /**
@@ -305,6 +318,37 @@ void describe('every activity run twice changes nothing the second time', () => 
     assert.deepEqual(second, first);
     const lines = (await store.read(artifactKeys.metrics(runId))).toString().trim().split('\n');
     assert.equal(lines.length, 1);
+  });
+
+  void it('restoreRun: reads the recorded steps and their policy, writing nothing', async () => {
+    const { first, second } = await twice<RestoreRunResult>(
+      'restoreRun',
+      { runId, basePolicy: base() },
+      'found',
+    );
+    assert.deepEqual(second, first);
+    assert.equal(first.completedSteps, 1);
+    assert.equal(first.policy.version, 1);
+    assert.deepEqual(first.policy.hfDir, {
+      store: 'artifacts',
+      key: `${artifactKeys.checkpoint(runId, 1)}/hf`,
+    });
+  });
+
+  void it('pruneCheckpoints: removes what retention drops once, then finds nothing to remove', async () => {
+    // Keep only the last policy's trainer state and ONNX export; weights of step 1 are the last.
+    const input = {
+      runId,
+      step: 1,
+      retention: { keepTrainerState: 1, keepWeightsEvery: 10, keepOnnx: 1 },
+      inUse: [1],
+    };
+    const { first, second } = await twice<PruneCheckpointsResult>('pruneCheckpoints', input, 'found');
+    assert.deepEqual(second, { freedBytes: 0, removed: [] });
+    // Version 0 (the base export) is not in use and not the last: its ONNX export goes.
+    assert.deepEqual(first.removed, [`${artifactKeys.checkpoint(runId, 0)}/onnx`]);
+    assert.ok(first.freedBytes > 0);
+    assert.ok(await store.exists(`${artifactKeys.checkpoint(runId, 1)}/hf/model.safetensors`));
   });
 
   void it('summarizeEvaluation: rewrites the same summary bytes', async () => {

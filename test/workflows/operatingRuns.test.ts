@@ -151,7 +151,7 @@ test('skip drops a blocked shard from its step, recorded in the step metrics', a
     first!.skipped?.map((s) => [s.id, s.what]),
     [['step-1/shard-0', 'rollout shard']],
   );
-  assert.match(first!.skipped![0]!.error, /injected score fault/);
+  assert.match(first!.skipped[0]!.error, /injected score fault/);
   assert.equal(second!.rollout.trajectories, 4);
   assert.equal(second!.skipped, undefined);
 });
