@@ -71,8 +71,11 @@ export interface TrainingRunResult {
   stoppedEarly: boolean;
   baseEvaluation: EvaluationSummary | null;
   lastRecord: StepRecord | null;
-  /** Pipelined runs: steps whose rollouts were under way at the stop, cancelled (data kept). */
-  cancelledRollouts?: number[];
+  /**
+   * Pipelined runs: steps past the stop whose rollouts had started (cancelled if still running,
+   * unused if finished); their artifacts stay in the store.
+   */
+  rolloutsBeyondStop?: number[];
 }
 
 /** Marks histories written by the operable-run code (search attributes, retention, timings). */
@@ -487,7 +490,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
   }
 
   // ---- the steps ----
-  const cancelledRollouts: number[] = [];
+  const rolloutsBeyondStop: number[] = [];
   try {
     while (state.completedSteps < config.steps && !stopReached()) {
       if (state.paused) {
@@ -543,7 +546,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     if (!(err instanceof StopRequested)) throw err;
   }
 
-  // ---- the end: cancel rollouts past the stop (their artifacts stay), wait for records ----
+  // ---- the end: rollouts past the stop are cancelled (artifacts stay); records finish ----
   for (const [step, work] of inFlight) {
     if (step <= state.completedSteps) continue;
     work.scope.cancel();
@@ -552,7 +555,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     } catch (err) {
       if (!isCancellation(err) && !(err instanceof StopRequested)) throw err;
     }
-    cancelledRollouts.push(step);
+    rolloutsBeyondStop.push(step);
   }
   await Promise.all(finishing);
   setPhase(state.completedSteps >= config.steps ? 'completed' : 'stopped');
@@ -564,6 +567,8 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     stoppedEarly: state.completedSteps < config.steps,
     baseEvaluation: state.baseEvaluation,
     lastRecord: state.history.at(-1) ?? null,
-    ...(cancelledRollouts.length > 0 ? { cancelledRollouts: cancelledRollouts.sort((a, b) => a - b) } : {}),
+    ...(rolloutsBeyondStop.length > 0
+      ? { rolloutsBeyondStop: rolloutsBeyondStop.sort((a, b) => a - b) }
+      : {}),
   };
 }

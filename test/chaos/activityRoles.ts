@@ -19,10 +19,7 @@ const reward = {
   recordStep: 'reward',
   summarizeEvaluation: 'reward',
   pruneCheckpoints: 'reward',
-} satisfies Record<
-  keyof RewardActivities,
-  'reward'
->;
+} satisfies Record<keyof RewardActivities, 'reward'>;
 const trainer = { updatePolicy: 'trainer', exportPolicy: 'trainer' } satisfies Record<
   keyof TrainerActivities,
   'trainer'

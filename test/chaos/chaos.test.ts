@@ -43,7 +43,7 @@ test('a fault plan hits every role at least once and replays from its seed', () 
   assert.throws(() => planFaults({ ...options, kills: 3 }), /cannot hit each of the 4 roles/);
 });
 
-test('SIGKILLed workers and a restarted server: the run finishes, nothing lost or done twice', async () => {
+test('SIGKILLed workers and a restarted server, rollout overlapping updates: nothing lost or done twice', async () => {
   const report = await runChaos({
     seed: 7,
     // Writes and runs code in every response, so the sandbox kill lands on work in flight.
@@ -51,8 +51,12 @@ test('SIGKILLed workers and a restarted server: the run finishes, nothing lost o
     steps: 4,
     kills: workerRoles.length,
     serverRestarts: 1,
-    evaluationEvery: 0,
+    // Evaluation beside the next step, and continue-as-new carrying a finished rollout ahead.
+    evaluationEvery: 2,
     stepsPerExecution: 2,
+    // The pipelined loop (step k+1's rollout while step k trains): the synchronous one is
+    // shot at by `npm run chaos` and by every other workflow test.
+    maxStaleness: 1,
     waitMs: [500, 3000],
     downMs: [500, 2000],
     aimMs: 60_000,

@@ -29,6 +29,8 @@ export interface ChaosRunShape {
   evaluationEvery: number;
   /** Continue-as-new after this many steps: the run's history chain is under fire too. */
   stepsPerExecution: number;
+  /** `pipeline.maxStaleness`: ≥ 1 overlaps step k+1's rollout with step k's update. */
+  maxStaleness?: number;
 }
 
 /**
@@ -67,5 +69,6 @@ export function chaosRunConfig(
     // busy 2-core machine, so only a dead worker misses its heartbeat.
     timeouts: { activityHeartbeatS: 8, trainerHeartbeatS: 15 },
     stepsPerExecution: shape.stepsPerExecution,
+    pipeline: { maxStaleness: shape.maxStaleness ?? 0 },
   });
 }

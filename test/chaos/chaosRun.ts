@@ -34,6 +34,8 @@ export interface ChaosOptions {
   serverRestarts: number;
   evaluationEvery: number;
   stepsPerExecution: number;
+  /** `pipeline.maxStaleness` of the run (default 0: the synchronous loop). */
+  maxStaleness?: number;
   /** Pause before each fault, drawn from this range (ms). */
   waitMs: readonly [number, number];
   /** Time a killed target stays down, drawn from this range (ms). */

@@ -45,6 +45,7 @@ export function checkInvariants(outcome: RunOutcome): InvariantCheck[] {
     ['no step trained twice (trainer step log)', noStepTrainedTwice],
     ["every step's trajectories complete", trajectoriesComplete],
     ['metrics.jsonl has one line per step', oneMetricsLinePerStep],
+    ['every step sampled from a policy within the staleness bound', stalenessBounded],
   ];
   return checks.map(([name, check]) => {
     try {
@@ -53,6 +54,19 @@ export function checkInvariants(outcome: RunOutcome): InvariantCheck[] {
       return { name, ok: false, detail: (err as Error).message };
     }
   });
+}
+
+/** Step k trains policy v(k-1) on rollouts from a policy at most `maxStaleness` versions older. */
+function stalenessBounded({ artifactRoot, runId, config }: RunOutcome): string {
+  const bound = config.pipeline.maxStaleness;
+  const records = jsonl<StepRecord>(join(artifactRoot, artifactKeys.metrics(runId)));
+  const lags = records.map((r) => {
+    const behaviour = r.behaviourPolicyVersion ?? fail(`step ${r.step} does not record its behaviour policy`);
+    const lag = r.step - 1 - behaviour;
+    if (lag < 0 || lag > bound) fail(`step ${r.step} sampled from v${behaviour}: lag ${lag}, bound ${bound}`);
+    return lag;
+  });
+  return `lags ${lags.join(', ')} (bound ${bound})`;
 }
 
 function fail(problem: string): never {

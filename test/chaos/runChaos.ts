@@ -49,6 +49,12 @@ const program = new Command('chaos')
   )
   .option('--eval-every <n>', 'evaluate every N steps (0 = never)', parseNonNegativeInt, 4)
   .option('--steps-per-execution <n>', 'continue-as-new after N steps', parsePositiveInt, 3)
+  .option(
+    '--max-staleness <n>',
+    'pipeline.maxStaleness: 0 = synchronous steps, ≥ 1 = rollout overlapping the update',
+    parseNonNegativeInt,
+    0,
+  )
   .addOption(
     new Option('--wait <s>', 'pause before each fault, seconds or a range')
       .argParser(parseRange)
@@ -76,6 +82,7 @@ const opts = program.parse().opts<{
   serverRestarts: number;
   evalEvery: number;
   stepsPerExecution: number;
+  maxStaleness: number;
   wait: [number, number];
   down: [number, number];
   aim: number;
@@ -93,6 +100,7 @@ const report = await runChaos({
   serverRestarts: opts.serverRestarts,
   evaluationEvery: opts.evalEvery,
   stepsPerExecution: opts.stepsPerExecution,
+  maxStaleness: opts.maxStaleness,
   waitMs: opts.wait,
   downMs: opts.down,
   aimMs: opts.aim * 1000,
