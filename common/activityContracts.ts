@@ -159,6 +159,12 @@ export interface StepTimings {
   updateS: number;
   evaluationS: number;
   queueWaitS: number;
+  /**
+   * Turn barriers of the step's shards: trajectory-seconds finished trajectories waited for the
+   * slowest one of their shard and turn, and the trajectory-seconds of those turns in all.
+   */
+  barrierWaitS?: number;
+  turnTrajectoryS?: number;
 }
 
 /** The operator-changeable settings in force for a step (they can change mid-run). */

@@ -78,3 +78,20 @@ export function splitIntoShards<T>(items: readonly T[], shards: number): T[][] {
   }
   return parts;
 }
+
+/**
+ * Row indices of refill prompts: when dynamic filtering leaves a step short of groups, round r
+ * (1-based) of step `step` samples `count` more rows, seeded by (run, step, round) so a replay
+ * or a retry samples the same ones, and distinct within the round.
+ */
+export function refillPromptIndices(
+  runSeed: number,
+  step: number,
+  round: number,
+  count: number,
+  datasetSize: number,
+): number[] {
+  if (datasetSize <= 0) throw new Error('dataset is empty');
+  const order = permutation(datasetSize, deriveSeed(runSeed, 0x2ef1, step, round));
+  return Array.from({ length: count }, (_, i) => order[i % datasetSize]!);
+}

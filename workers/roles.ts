@@ -37,6 +37,8 @@ export interface RoleOptions {
   poolSize?: number;
   /** Extra environment for the trainer process (fault-injection switches in tests). */
   trainerEnv?: Record<string, string>;
+  /** Intra-op threads of the in-process ONNX engine (default: onnxruntime's, one per core). */
+  onnxThreads?: number;
 }
 
 export async function startRole(role: WorkerRole, options: RoleOptions): Promise<RoleRuntime> {
@@ -44,7 +46,10 @@ export async function startRole(role: WorkerRole, options: RoleOptions): Promise
   const poolSize = options.poolSize ?? availableParallelism();
   switch (role) {
     case 'rollout': {
-      const generation = createGenerationActivities({ store });
+      const generation = createGenerationActivities({
+        store,
+        ...(options.onnxThreads ? { onnx: { intraOpNumThreads: options.onnxThreads } } : {}),
+      });
       return {
         role,
         taskQueue: taskQueues.rollout,

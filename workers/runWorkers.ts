@@ -22,6 +22,7 @@ export interface WorkerProcessOptions {
   hostWorkflows?: boolean;
   poolSize?: number;
   trainerEnv?: Record<string, string>;
+  onnxThreads?: number;
   log?: (line: string) => void;
   /** Resolves when the worker should stop; default: the first SIGINT or SIGTERM. */
   stopSignal?: Promise<void>;
@@ -83,7 +84,12 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   try {
     for (const role of options.roles) {
       runtimes.push(
-        await startRole(role, { store, poolSize: options.poolSize, trainerEnv: options.trainerEnv }),
+        await startRole(role, {
+          store,
+          poolSize: options.poolSize,
+          trainerEnv: options.trainerEnv,
+          onnxThreads: options.onnxThreads,
+        }),
       );
     }
     const workers = await Promise.all([

@@ -17,9 +17,21 @@ export function registerWorker(program: Command): void {
           .makeOptionMandatory(),
       )
       .option('--pool-size <n>', 'sandbox / grader processes (default: one per core)', parsePositiveInt)
+      .option(
+        '--onnx-threads <n>',
+        'threads of the in-process ONNX engine (default: one per core)',
+        parsePositiveInt,
+      )
       .option('--no-workflows', 'do not poll the workflow task queue'),
   ).action(
-    async (opts: ClusterOptions & { role: WorkerRole | 'all'; poolSize?: number; workflows: boolean }) => {
+    async (
+      opts: ClusterOptions & {
+        role: WorkerRole | 'all';
+        poolSize?: number;
+        onnxThreads?: number;
+        workflows: boolean;
+      },
+    ) => {
       await runWorkerProcess({
         roles: opts.role === 'all' ? [...workerRoles] : [opts.role],
         address: opts.address,
@@ -28,6 +40,7 @@ export function registerWorker(program: Command): void {
         artifactRoot: opts.artifacts,
         hostWorkflows: opts.workflows,
         poolSize: opts.poolSize,
+        onnxThreads: opts.onnxThreads,
       });
     },
   );
