@@ -111,7 +111,8 @@ def test_gae_ignores_tool_output_tokens():
     model token's advantage as in the sequence without them, and get advantage and return 0."""
     gamma, lam = 0.9, 0.7
     model_values = torch.tensor([[0.5, 0.6, 0.2, 0.4]])
-    plain, plain_ret = gae_advantages(model_values, torch.tensor([1.0]), torch.ones(1, 4), torch.tensor([3]), gamma, lam)
+    reward, last = torch.tensor([1.0]), torch.tensor([3])
+    plain, plain_ret = gae_advantages(model_values, reward, torch.ones(1, 4), last, gamma, lam)
     # The same four model tokens with two tool-output tokens after the second one.
     values = torch.tensor([[0.5, 0.6, 7.0, -3.0, 0.2, 0.4]])
     actions = torch.tensor([[1.0, 1.0, 0.0, 0.0, 1.0, 1.0]])

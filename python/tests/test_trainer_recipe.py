@@ -97,7 +97,8 @@ def test_train_step_computes_logprobs_at_the_steps_temperature(model_dir, tmp_pa
 
 
 def test_every_metric_of_the_record_comes_back(model_dir, tmp_path):
-    metrics = fresh(model_dir).train_step(1, [write(tmp_path / "s.jsonl", rows())], str(tmp_path / "ck" / "step-1"), SETTINGS)
+    scored = write(tmp_path / "s.jsonl", rows())
+    metrics = fresh(model_dir).train_step(1, [scored], str(tmp_path / "ck" / "step-1"), SETTINGS)
     assert [k for k in metrics if k not in ("reused", "version")] == list(METRIC_NAMES)
     assert metrics["staleness"] == 0 and metrics["logprob_gap"] is None  # nothing recorded by an engine
     assert metrics["trajectories_trained"] == 8 and metrics["masked_truncated"] == 0
@@ -119,7 +120,8 @@ def test_each_sample_mask_removes_what_it_names_and_is_counted(model_dir, tmp_pa
 
     def run(batch: list[dict], name: str) -> tuple[dict, dict]:
         trainer = fresh(model_dir)
-        metrics = trainer.train_step(1, [write(tmp_path / name / "s.jsonl", batch)], str(tmp_path / name / "step-1"), settings)
+        scored = write(tmp_path / name / "s.jsonl", batch)
+        metrics = trainer.train_step(1, [scored], str(tmp_path / name / "step-1"), settings)
         return metrics, weights(trainer)
 
     metrics, after = run(data, "a")
@@ -144,7 +146,8 @@ def test_corrections_other_than_none_need_behaviour_logprobs(model_dir, tmp_path
     for mode in ("tis", "decoupled"):
         trainer = fresh(model_dir)
         with pytest.raises(TrainerError) as caught:
-            trainer.train_step(1, [scored], str(tmp_path / mode / "step-1"), {**SETTINGS, "off_policy_correction": mode})
+            settings = {**SETTINGS, "off_policy_correction": mode}
+            trainer.train_step(1, [scored], str(tmp_path / mode / "step-1"), settings)
         assert caught.value.type == "MissingBehaviourLogprobs" and caught.value.retryable is False
         assert "s1-p0-n0" in caught.value.message and not (tmp_path / mode).exists()
     assert fresh(model_dir).train_step(1, [scored], str(tmp_path / "none" / "step-1"), SETTINGS)["reused"] is False

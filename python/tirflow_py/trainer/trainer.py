@@ -239,7 +239,8 @@ class Trainer:
                 self.critic = self.dist.shard(Critic(self.base_model_dir).to(self.device))
             if self.critic_optimizer is None:
                 self.critic_optimizer = self._new_optimizer(self.critic.parameters())
-        for optimizer, lr in ((self.optimizer, config.learning_rate), (self.critic_optimizer, config.critic_learning_rate)):
+        rates = ((self.optimizer, config.learning_rate), (self.critic_optimizer, config.critic_learning_rate))
+        for optimizer, lr in rates:
             for group in optimizer.param_groups if optimizer is not None else []:
                 group["lr"] = lr
                 group["betas"] = (config.adam_beta1, config.adam_beta2)
