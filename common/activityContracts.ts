@@ -4,10 +4,11 @@
  * Inputs and results are small: keys, counts and metrics (claim check).
  */
 import type { TrainerConfig } from './config';
+import type { FilterBand } from './dynamicFiltering';
 import type { StepMetrics } from './metrics';
 import type { PolicyRef } from './policy';
 import type { RolloutSettings } from './rolloutSettings';
-import type { ExecutionStatus, GradingStatus, StopReason } from './trajectory';
+import type { ExecutionStatus, GradingStatus, SampleMaskReason, StopReason } from './trajectory';
 
 // ---- rollout role (task queue "tirflow-rollout") ----
 
@@ -116,6 +117,11 @@ export interface ScoreInput {
   shard: number;
   generatedKey: string;
   formatMode?: 'strict' | 'loose';
+  /** Dynamic filtering's band for `groupsKept` (common/dynamicFiltering.ts): absent = the
+   *  default band DEFAULT_FILTER_BAND, null = filtering off (every group kept). Use
+   *  filterBandOf(config.trainer) (common/config.ts). Nothing is dropped here: the trainer
+   *  filters; the count lets a workflow sample more prompts when too few groups are kept. */
+  filterBand?: FilterBand | null;
 }
 
 export interface ScoreResult {
@@ -126,6 +132,11 @@ export interface ScoreResult {
   byStatus: Partial<Record<GradingStatus, number>>;
   rewardMean: number;
   timing?: ActivityTiming;
+  /** Groups (prompts) in the shard, and those whose mean reward lies in the filter band. */
+  groups: number;
+  groupsKept: number;
+  /** Trajectories marked for each sample-mask reason (one may carry several). */
+  maskReasons: Partial<Record<SampleMaskReason, number>>;
 }
 
 export interface RecordStepInput {
@@ -133,7 +144,7 @@ export interface RecordStepInput {
   step: number;
   policyVersion: number;
   scoredKeys: string[];
-  update: UpdatePolicyResult['metrics'] | null;
+  update: UpdateMetrics | null;
   evaluation: EvaluationSummary | null;
   /** Absent in histories recorded before these fields existed. */
   timings?: StepTimings;
@@ -186,7 +197,7 @@ export interface StepRecord {
   step: number;
   policyVersion: number;
   rollout: StepMetrics;
-  update: UpdatePolicyResult['metrics'] | null;
+  update: RecordedUpdateMetrics | null;
   evaluation: EvaluationSummary | null;
   timings?: StepTimings;
   hyperparameters?: StepHyperparameters;
@@ -227,25 +238,123 @@ export interface UpdatePolicyInput {
   step: number;
   policy: PolicyRef;
   scoredKeys: string[];
+  /** The config's trainer section, with the live learning rate applied. Parsed again by the
+   *  activity (trainerSchema), so keys a workflow from an older release lacks get defaults. */
   hyper: TrainerHyperparameters;
+  /** The run seed: with the step it seeds the mini-batch shuffles. Absent (workflows before it
+   *  was sent): 0, the seed those runs trained with. */
+  seed?: number;
+  /** The temperature this step's rollouts sampled at; the trainer's log-probs use it. Absent
+   *  (workflows before it was sent): 1, what those runs trained with. */
+  temperature?: number;
   exportOnnx: boolean;
 }
+
+/**
+ * The metrics of one policy update, one record: the trainer returns every field (snake_case),
+ * the activity renames them, recordStep writes them to metrics.jsonl. Token counts are summed
+ * over epochs; means are over action tokens unless said otherwise.
+ */
+export interface UpdateMetrics {
+  /** Policy loss, mean over optimizer steps. */
+  loss: number;
+  /** PPO's critic loss, mean over optimizer steps (0 for other algorithms). */
+  valueLoss: number;
+  /** Pre-clip gradient norm, mean over optimizer steps. */
+  gradNorm: number;
+  /** k3 KL to the reference (0 without one). */
+  kl: number;
+  /** Share of action tokens where the clipped PPO term was taken. */
+  clipFraction: number;
+  /** Share of action tokens where the dual-clip cap was taken. */
+  dualClipFraction: number;
+  entropy: number;
+  learningRate: number;
+  /** The temperature the log-probs were computed at (the step's rollout temperature). */
+  temperature: number;
+  trajectories: number;
+  /** Groups (prompts) in the step, and those dynamic filtering dropped. */
+  groups: number;
+  groupsFiltered: number;
+  /** Trajectories that entered the loss: kept groups less the masked trajectories. */
+  trajectoriesTrained: number;
+  /** Trajectories of kept groups left out of the loss, per sample-mask reason. */
+  maskedTruncated: number;
+  maskedRepetitive: number;
+  maskedUnpairedCode: number;
+  actionTokens: number;
+  /** Prompt + response tokens through forward and backward. */
+  trainedTokens: number;
+  optimizerSteps: number;
+  /** Optimizer steps skipped for a non-finite gradient norm. */
+  skippedSteps: number;
+  tokensPerSecond: number;
+  updateSeconds: number;
+  /** The updated policy's version minus the oldest policy version that generated a turn (0 when
+   *  the trajectories do not record versions). */
+  staleness: number;
+  /** π_old / π_behaviour over model tokens: mean, max, and the share above the cap; null when
+   *  the trajectories carry no behaviour log-probs. */
+  importanceWeightMean: number | null;
+  importanceWeightMax: number | null;
+  importanceWeightTruncatedFraction: number | null;
+  /** Mean |behaviour − trainer| log-prob over model tokens: the engine-vs-trainer numeric gap
+   *  (nonzero even on-policy); null without behaviour log-probs. */
+  logprobGap: number | null;
+}
+
+/** Every UpdateMetrics field, in record order (the compiler keeps this list and the interface equal). */
+export const UPDATE_METRIC_NAMES = Object.keys({
+  loss: true,
+  valueLoss: true,
+  gradNorm: true,
+  kl: true,
+  clipFraction: true,
+  dualClipFraction: true,
+  entropy: true,
+  learningRate: true,
+  temperature: true,
+  trajectories: true,
+  groups: true,
+  groupsFiltered: true,
+  trajectoriesTrained: true,
+  maskedTruncated: true,
+  maskedRepetitive: true,
+  maskedUnpairedCode: true,
+  actionTokens: true,
+  trainedTokens: true,
+  optimizerSteps: true,
+  skippedSteps: true,
+  tokensPerSecond: true,
+  updateSeconds: true,
+  staleness: true,
+  importanceWeightMean: true,
+  importanceWeightMax: true,
+  importanceWeightTruncatedFraction: true,
+  logprobGap: true,
+} satisfies Record<keyof UpdateMetrics, true>) as (keyof UpdateMetrics)[];
+
+/** The update metrics a metrics.jsonl line holds: runs recorded before the full record have the
+ *  first eight fields only. */
+export type RecordedUpdateMetrics = Pick<
+  UpdateMetrics,
+  | 'loss'
+  | 'gradNorm'
+  | 'kl'
+  | 'clipFraction'
+  | 'entropy'
+  | 'tokensPerSecond'
+  | 'trainedTokens'
+  | 'groupsFiltered'
+> &
+  Partial<UpdateMetrics>;
 
 export interface UpdatePolicyResult {
   policy: PolicyRef;
   /** True when the step's checkpoint already existed and was loaded instead of trained again. */
   reused: boolean;
   timing?: ActivityTiming;
-  metrics: {
-    loss: number;
-    gradNorm: number;
-    kl: number;
-    clipFraction: number;
-    entropy: number;
-    tokensPerSecond: number;
-    trainedTokens: number;
-    groupsFiltered: number;
-  };
+  metrics: UpdateMetrics;
 }
 
 export interface CheckpointRetention {

@@ -8,13 +8,15 @@
  */
 import type { StopReason } from './trajectory';
 
-/** 'strict': the paper's check (one <answer> with a \boxed{} inside, finished by a stop).
- *  'loose': the last \boxed{} anywhere in the response, still not truncated. */
+/** 'strict': the paper's check (exactly one </think>, one <answer> with a \boxed{} inside,
+ *  finished by a stop). 'loose': the last \boxed{} anywhere in the response, still not truncated. */
 export type FormatMode = 'strict' | 'loose';
 
 export type FormatFailure =
   | 'truncated' // hit max response tokens (stopReason 'length')
   | 'unfinished' // no final stop yet (stopReason null or 'code')
+  | 'thinkNotClosed' // no "</think>": the reasoning never ended
+  | 'multipleThinkCloses' // more than one "</think>"
   | 'noAnswerTag'
   | 'multipleAnswerTags'
   | 'unclosedAnswerTag' // "<answer>" without "</answer>", and generation did not stop at "</answer>"
@@ -25,6 +27,7 @@ export type FormatFailure =
 export type AnswerCheck =
   { ok: true; answer: string } | { ok: false; failure: FormatFailure; message: string };
 
+const THINK_CLOSE = '</think>';
 const ANSWER_OPEN = '<answer>';
 const ANSWER_CLOSE = '</answer>';
 const BOX_COMMANDS = ['\\boxed', '\\fbox'] as const;
@@ -122,6 +125,12 @@ export function checkAnswer(
   }
   if (mode === 'loose') return boxedAnswer(responseText);
 
+  // The paper's check counts each of </think>, <answer> and </answer> (zero_template_format_score:
+  // `response.count(tag) != 1` fails). The response starts after "Assistant: <think>", so the
+  // model writes exactly one </think>.
+  const thinkCloses = countOccurrences(responseText, THINK_CLOSE);
+  if (thinkCloses === 0) return fail('thinkNotClosed', 'no </think>');
+  if (thinkCloses > 1) return fail('multipleThinkCloses', `${thinkCloses} </think> tags`);
   const opens = countOccurrences(responseText, ANSWER_OPEN);
   if (opens === 0) return fail('noAnswerTag', 'no <answer> tag');
   const closes = countOccurrences(responseText, ANSWER_CLOSE);

@@ -5,6 +5,7 @@
  * Workflows import the types only; validation runs in the CLI before any workflow starts.
  */
 import { z } from 'zod';
+import { DEFAULT_FILTER_BAND, type FilterBand } from './dynamicFiltering';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -36,36 +37,121 @@ export const engineSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+/** The run's seed (top-level `seed`): rollouts, prompt order and the trainer's mini-batch shuffles. */
+const runSeed = nonNegativeInt.default(1);
+/** Sampling temperature of the rollouts (`rollout.temperature`), which the trainer's log-probs use too. */
+const samplingTemperature = z.number().positive().max(2).default(1.0);
+
+/**
+ * What one policy update reads, each a `trainer.*` config key: the Python trainer receives every
+ * one of them (plus the run seed and the step's temperature, see trainerSettingsSchema) and
+ * refuses a record that lacks one or has another. Defaults are the tiny demo's; where the
+ * paper's value differs, configs/zerotir-qwen2.5-7b.yaml sets it and the comment says why the
+ * tiny run does not. README "The paper's recipe and tirflow" lists each with its source.
+ */
+export const trainerUpdateShape = {
+  algorithm: z.enum(['grpo', 'reinforce_pp_baseline', 'ppo']).default('reinforce_pp_baseline'),
+  // The 1.75M-param tiny base (stage 3, models/tiny-base/README.md) grows tool use at 2e-4:
+  // code ratio 4% → 97% in 30 steps; 3e-5 barely moved it in 20 (4% → 8%). Real 7B runs use
+  // 1e-6 (the paper).
+  learningRate: z.number().positive().default(2e-4),
+  /** PPO's critic. The paper's scripts: 9e-6 beside an actor at 1e-6; the tiny default keeps the
+   *  tiny actor's rate (PPO was never tuned on the tiny model). */
+  criticLearningRate: z.number().positive().default(2e-4),
+  epsLow: z.number().positive().lt(1).default(0.2),
+  epsHigh: z.number().positive().default(0.28),
+  /** Dual-clip PPO: for a negative advantage the per-token loss is capped at dualClip * |A|
+   *  (the paper's README runs --use_dual_policy_loss, c = 3). 0 = off. With one epoch and one
+   *  mini-batch (the tiny default) the ratio is 1 and the cap never binds. */
+  dualClip: z.number().nonnegative().default(3),
+  klCoef: z.number().nonnegative().default(0),
+  lossAggregation: z.enum(['token', 'sequence']).default('token'),
+  ppoEpochs: positiveInt.default(1),
+  miniBatches: positiveInt.default(1),
+  microBatchSize: positiveInt.default(16),
+  maxGradNorm: z.number().positive().default(1.0),
+  // The paper's script uses --l2 0.01 (configs/zerotir-qwen2.5-7b.yaml); the tiny demo's
+  // findings were measured without weight decay, so the tiny default keeps 0.
+  weightDecay: z.number().nonnegative().default(0),
+  adamBeta1: z.number().min(0).lt(1).default(0.9),
+  adamBeta2: z.number().min(0).lt(1).default(0.95),
+  /** PPO's generalized advantage estimation (the paper's PPO script: gamma 1, lambda 1). */
+  gaeGamma: z.number().min(0).max(1).default(1.0),
+  gaeLambda: z.number().min(0).max(1).default(1.0),
+  /** PPO's value clip (OpenRLHF's default, which the paper's scripts keep). */
+  valueClip: z.number().positive().default(0.5),
+  device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
+  /** Train only on groups whose mean reward lies strictly inside (filterRewardLow,
+   *  filterRewardHigh) (common/dynamicFiltering.ts). The tiny default (0, 1) drops the groups
+   *  whose rewards are all equal; the paper's README uses (0.05, 0.8). */
+  dynamicFiltering: z.boolean().default(true),
+  filterRewardLow: z.number().min(0).max(1).default(DEFAULT_FILTER_BAND.low),
+  filterRewardHigh: z.number().min(0).max(1).default(DEFAULT_FILTER_BAND.high),
+  /** Sample masks (the paper's --use_loss_mask): trajectories `score` marked for a reason
+   *  (activities/reward/sampleMasks.ts) leave the loss but still count in their group's
+   *  baseline. Off in the tiny default, whose findings were measured without them. */
+  maskTruncated: z.boolean().default(false),
+  maskRepetitive: z.boolean().default(false),
+  maskUnpairedCode: z.boolean().default(false),
+  /** Correction for rollouts from an older policy (or another numeric path): 'none'; 'tis'
+   *  truncated importance weights min(π_old/π_behaviour, cap); 'decoupled' decoupled PPO, the
+   *  behaviour policy for the weight and the pre-update weights as the proximal policy, tokens
+   *  over the cap dropped. Both need the engines' behaviour log-probs. */
+  offPolicyCorrection: z.enum(['none', 'tis', 'decoupled']).default('none'),
+  importanceWeightCap: z.number().gt(1).default(2),
+};
+
+/** The trainer's keys that are not settings of an update: how the process is launched. */
+const trainerLaunchShape = {
+  /**
+   * Trainer ranks on the trainer worker's machine. 1: one process (one GPU, or the CPU). N > 1:
+   * torchrun with N ranks, one GPU each, the policy sharded over them with FSDP2; the update is
+   * the same as one process's (python/tirflow_py/trainer/README.md).
+   */
+  processesPerNode: positiveInt.default(1),
+};
+
+/** Cross-field rules of the update settings (zod refinements; the Python side checks them again). */
+function checkUpdateSettings(
+  s: { filterRewardLow: number; filterRewardHigh: number; dualClip: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.filterRewardLow >= s.filterRewardHigh) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['filterRewardHigh'],
+      message: `the filter band (${s.filterRewardLow}, ${s.filterRewardHigh}) is empty: low must be below high`,
+    });
+  }
+  if (s.dualClip !== 0 && s.dualClip <= 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dualClip'],
+      message: `dualClip must be 0 (off) or above 1, got ${s.dualClip}`,
+    });
+  }
+}
+
 export const trainerSchema = z
-  .object({
-    algorithm: z.enum(['grpo', 'reinforce_pp_baseline', 'ppo']).default('reinforce_pp_baseline'),
-    // The 1.75M-param tiny base (stage 3, models/tiny-base/README.md) grows tool use at 2e-4:
-    // code ratio 4% → 97% in 30 steps; 3e-5 barely moved it in 20 (4% → 8%). Real 7B runs use
-    // 1e-6 (the paper).
-    learningRate: z.number().positive().default(2e-4),
-    epsLow: z.number().positive().default(0.2),
-    epsHigh: z.number().positive().default(0.28),
-    klCoef: z.number().nonnegative().default(0),
-    lossAggregation: z.enum(['token', 'sequence']).default('token'),
-    ppoEpochs: positiveInt.default(1),
-    miniBatches: positiveInt.default(1),
-    microBatchSize: positiveInt.default(16),
-    maxGradNorm: z.number().positive().default(1.0),
-    device: z.enum(['cpu', 'cuda', 'auto']).default('auto'),
-    /**
-     * Trainer ranks on the trainer worker's machine. 1: one process (one GPU, or the CPU). N > 1:
-     * torchrun with N ranks, one GPU each, the policy sharded over them with FSDP2; the update is
-     * the same as one process's (python/tirflow_py/trainer/README.md).
-     */
-    processesPerNode: positiveInt.default(1),
-    /** Drop groups whose rewards are all equal (no learning signal under group baselines). */
-    dynamicFiltering: z.boolean().default(true),
-  })
-  .strict();
+  .object({ ...trainerUpdateShape, ...trainerLaunchShape })
+  .strict()
+  .superRefine(checkUpdateSettings);
+
+/**
+ * The record the Python trainer receives with each update (`train_step`'s `settings`, keys in
+ * snake_case): every trainerUpdateShape key, the run seed (mini-batch shuffles) and the
+ * temperature the step's rollouts sampled at (an operator may change it mid-run). The one
+ * definition of these settings: python/tirflow_py/trainer/settings.schema.json is generated from
+ * it (`npx tsx activities/trainer/settingsSchema.ts --write`; a test keeps them equal).
+ */
+export const trainerSettingsSchema = z
+  .object({ ...trainerUpdateShape, seed: runSeed, temperature: samplingTemperature })
+  .strict()
+  .superRefine(checkUpdateSettings);
 
 export const runConfigSchema = z
   .object({
-    seed: nonNegativeInt.default(1),
+    seed: runSeed,
     /** Hugging Face format folder of the base model (weights + tokenizer). */
     model: z.string().min(1).default('models/tiny-base'),
     data: z
@@ -87,7 +173,7 @@ export const runConfigSchema = z
         /** Executed code blocks allowed per response; after it is spent the code stops are removed. */
         toolBudget: z.number().int().min(0).max(20).default(2),
         observationTokenCap: positiveInt.default(256),
-        temperature: z.number().positive().max(2).default(1.0),
+        temperature: samplingTemperature,
         topP: z.number().positive().max(1).default(1.0),
         maxResponseTokens: positiveInt.default(256),
       })
@@ -180,6 +266,21 @@ export const runConfigSchema = z
 export type RunConfig = z.infer<typeof runConfigSchema>;
 export type EngineConfig = z.infer<typeof engineSchema>;
 export type TrainerConfig = z.infer<typeof trainerSchema>;
+export type TrainerSettings = z.infer<typeof trainerSettingsSchema>;
+
+/** The complete settings of one update: the config's trainer keys (live learning rate applied by
+ *  the caller), the run seed and the temperature the step's rollouts sampled at. */
+export function trainerSettings(trainer: TrainerConfig, seed: number, temperature: number): TrainerSettings {
+  const update = Object.fromEntries(
+    Object.keys(trainerUpdateShape).map((key) => [key, trainer[key as keyof typeof trainerUpdateShape]]),
+  );
+  return trainerSettingsSchema.parse({ ...update, seed, temperature });
+}
+
+/** The dynamic-filtering band of a trainer config; null when filtering is off. */
+export function filterBandOf(trainer: TrainerConfig): FilterBand | null {
+  return trainer.dynamicFiltering ? { low: trainer.filterRewardLow, high: trainer.filterRewardHigh } : null;
+}
 
 /** Hyperparameters an operator may change on a live run (the `setHyperparameters` update). */
 export interface HyperparameterChange {

@@ -73,8 +73,14 @@ export interface ExecutionResult {
 /** Grading outcome of one finished trajectory, written by `score`. */
 export type GradingStatus = 'correct' | 'incorrect' | 'format' | 'unparsable' | 'timeout' | 'error';
 
+/** Why `score` marks a trajectory for leaving the loss (activities/reward/sampleMasks.ts); the
+ *  trainer leaves it out when the config's matching `trainer.mask*` switch is on. */
+export type SampleMaskReason = 'truncated' | 'repetitive' | 'unpairedCode';
+
 export interface ScoredTrajectory extends Trajectory {
   reward: number;
   gradingStatus: GradingStatus;
   extractedAnswer: string | null;
+  /** Set by `score` (absent in artifacts scored before sample masks existed: none). */
+  maskReasons?: SampleMaskReason[];
 }

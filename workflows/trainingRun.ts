@@ -402,6 +402,9 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
               policy: state.policy,
               scoredKeys: batch.scoredKeys,
               hyper: { ...config.trainer, learningRate: batch.hyperparameters.learningRate },
+              seed: config.seed,
+              // The temperature this step's rollouts sampled at: the trainer's log-probs use it.
+              temperature: batch.hyperparameters.temperature,
               exportOnnx: config.engine.kind === 'onnx',
             },
           ],

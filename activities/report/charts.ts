@@ -7,6 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { StepRecord } from '../../common/activityContracts';
 import type { ExecutionStatus } from '../../common/trajectory';
 import type { RunData } from './runData';
+import { updateCharts } from './updateCharts';
 
 export interface ChartSpec {
   /** File stem of the PNG and the HTML element id: `code-ratio` → code-ratio.png. */
@@ -247,5 +248,6 @@ export function reportCharts(runs: readonly RunData[]): ChartSpec[] {
     ),
     validationChart(runs),
     executionChart(runs),
+    ...updateCharts(runs),
   ];
 }

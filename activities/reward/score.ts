@@ -1,7 +1,9 @@
 /**
  * The `score` activity (reward task queue): a shard's finished trajectories in, rewards out.
  * Reward is 1 when the response passes the format check and math-verify finds its boxed
- * answer equivalent to the reference, else 0 (the paper's outcome reward, no penalties).
+ * answer equivalent to the reference, else 0 (the paper's outcome reward, no penalties). Each
+ * scored trajectory also carries its sample-mask reasons (sampleMasks.ts), and the summary
+ * counts the groups dynamic filtering's band keeps (common/dynamicFiltering.ts).
  *
  * Idempotent: the scored artifact is written once, atomically; a retry that finds it returns
  * its summary without grading again.
@@ -10,10 +12,12 @@ import { Context } from '@temporalio/activity';
 import type { ScoreInput, ScoreResult } from '../../common/activityContracts';
 import { checkAnswer, type FormatMode } from '../../common/answer';
 import { artifactKeys } from '../../common/artifactKeys';
-import type { GradingStatus, ScoredTrajectory, Trajectory } from '../../common/trajectory';
+import { countKeptGroups, DEFAULT_FILTER_BAND, type FilterBand } from '../../common/dynamicFiltering';
+import type { GradingStatus, SampleMaskReason, ScoredTrajectory, Trajectory } from '../../common/trajectory';
 import { type ArtifactStore, readJsonl, writeJsonl } from '../artifactStore';
 import { injectScoreFault } from '../faults';
 import type { GradeOutcome, GraderPool } from './graderPool';
+import { sampleMaskReasons } from './sampleMasks';
 
 export type { ScoreInput, ScoreResult } from '../../common/activityContracts';
 
@@ -51,20 +55,32 @@ export async function scoreTrajectories(
   return trajectories.map((t, index): ScoredTrajectory => {
     const check = checks[index]!;
     const outcome = outcomeByIndex.get(index);
-    if (!check.ok || !outcome) return { ...t, reward: 0, gradingStatus: 'format', extractedAnswer: null };
+    const maskReasons = sampleMaskReasons(t, check.ok);
+    if (!check.ok || !outcome) {
+      return { ...t, reward: 0, gradingStatus: 'format', extractedAnswer: null, maskReasons };
+    }
     return {
       ...t,
       reward: outcome.correct ? 1 : 0,
       gradingStatus: outcome.status,
       extractedAnswer: check.answer,
+      maskReasons,
     };
   });
 }
 
-/** The small summary a workflow sees for a scored shard. */
-export function summarizeScores(scoredKey: string, scored: readonly ScoredTrajectory[]): ScoreResult {
+/** The small summary a workflow sees for a scored shard; `band` null = filtering off. */
+export function summarizeScores(
+  scoredKey: string,
+  scored: readonly ScoredTrajectory[],
+  band: FilterBand | null,
+): ScoreResult {
   const byStatus: Partial<Record<GradingStatus, number>> = {};
   for (const t of scored) byStatus[t.gradingStatus] = (byStatus[t.gradingStatus] ?? 0) + 1;
+  const maskReasons: Partial<Record<SampleMaskReason, number>> = {};
+  for (const reason of scored.flatMap((t) => t.maskReasons ?? [])) {
+    maskReasons[reason] = (maskReasons[reason] ?? 0) + 1;
+  }
   const rewardSum = scored.reduce((sum, t) => sum + t.reward, 0);
   return {
     scoredKey,
@@ -73,6 +89,8 @@ export function summarizeScores(scoredKey: string, scored: readonly ScoredTrajec
     formatFailures: byStatus.format ?? 0,
     byStatus,
     rewardMean: scored.length === 0 ? 0 : rewardSum / scored.length,
+    ...countKeptGroups(scored, band),
+    maskReasons,
   };
 }
 
@@ -84,8 +102,9 @@ export function createRewardActivities(deps: RewardDeps): ScoreActivities {
   return {
     score: async (input: ScoreInput): Promise<ScoreResult> => {
       const scoredKey = artifactKeys.scored(input.runId, input.step, input.shard);
+      const band = input.filterBand === undefined ? DEFAULT_FILTER_BAND : input.filterBand;
       if (await deps.store.exists(scoredKey)) {
-        return summarizeScores(scoredKey, await readJsonl<ScoredTrajectory>(deps.store, scoredKey));
+        return summarizeScores(scoredKey, await readJsonl<ScoredTrajectory>(deps.store, scoredKey), band);
       }
       await injectScoreFault(input.step, input.shard);
       const trajectories = await readJsonl<Trajectory>(deps.store, input.generatedKey);
@@ -98,7 +117,7 @@ export function createRewardActivities(deps: RewardDeps): ScoreActivities {
         (graded) => Context.current().heartbeat({ graded, total }),
       );
       await writeJsonl(deps.store, scoredKey, scored);
-      return summarizeScores(scoredKey, scored);
+      return summarizeScores(scoredKey, scored, band);
     },
   };
 }

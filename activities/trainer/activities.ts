@@ -5,17 +5,20 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type {
-  ExportPolicyInput,
-  TrainerActivities,
-  TrainerHyperparameters,
-  UpdatePolicyInput,
-  UpdatePolicyResult,
+import {
+  UPDATE_METRIC_NAMES,
+  type ExportPolicyInput,
+  type TrainerActivities,
+  type UpdateMetrics,
+  type UpdatePolicyInput,
+  type UpdatePolicyResult,
 } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
+import { trainerSchema, trainerSettings } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
 import { modelPath, type ArtifactStore } from '../artifactStore';
 import { checkWeights } from '../run/modelCheck';
+import { snakeCase, toWireSettings } from './settingsSchema';
 import { TrainerProcessError, type TrainerProcess, type TrainerProgress } from './trainerProcess';
 
 export interface TrainerActivityDeps {
@@ -25,30 +28,42 @@ export interface TrainerActivityDeps {
   heartbeatMs?: number;
 }
 
-/** camelCase config -> the snake_case `hyper` object of the Python train_step. */
-export function toTrainerHyper(hyper: TrainerHyperparameters): Record<string, unknown> {
-  return {
-    algorithm: hyper.algorithm,
-    lr: hyper.learningRate,
-    eps_low: hyper.epsLow,
-    eps_high: hyper.epsHigh,
-    kl_coef: hyper.klCoef,
-    loss_aggregation: hyper.lossAggregation,
-    ppo_epochs: hyper.ppoEpochs,
-    mini_batches: hyper.miniBatches,
-    micro_batch_size: hyper.microBatchSize,
-    max_grad_norm: hyper.maxGradNorm,
-    device: hyper.device,
-    dynamic_filtering: hyper.dynamicFiltering,
-  };
+/**
+ * The whole settings record of one update, as the Python train_step receives it (snake_case):
+ * every trainer setting of the config (parsed again, so a workflow from an older release that
+ * lacks a newer key gets its default), the run seed and the step's rollout temperature.
+ */
+export function toTrainerSettings(input: UpdatePolicyInput): Record<string, unknown> {
+  const parsed = trainerSchema.safeParse(input.hyper);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid trainer settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      'InvalidSettings',
+    );
+  }
+  // Absent in inputs from workflows that predate them: what those runs trained with.
+  return toWireSettings(trainerSettings(parsed.data, input.seed ?? 0, input.temperature ?? 1));
 }
 
-function num(result: Record<string, unknown>, field: string): number {
-  const value = result[field];
-  if (typeof value !== 'number')
-    throw new TrainerProcessError('BadResponse', `trainer result lacks ${field}`, true);
-  return value;
+/** The trainer's snake_case metrics -> the UpdateMetrics record, every field required. */
+export function toUpdateMetrics(result: Record<string, unknown>): UpdateMetrics {
+  const entries = UPDATE_METRIC_NAMES.map((name) => {
+    const value = result[snakeCase(name)];
+    const nullable = NULLABLE_METRICS.has(name);
+    if (!(typeof value === 'number' || (nullable && value === null))) {
+      throw new TrainerProcessError('BadResponse', `trainer result lacks metric ${snakeCase(name)}`, false);
+    }
+    return [name, value];
+  });
+  return Object.fromEntries(entries) as UpdateMetrics;
 }
+
+const NULLABLE_METRICS = new Set<keyof UpdateMetrics>([
+  'importanceWeightMean',
+  'importanceWeightMax',
+  'importanceWeightTruncatedFraction',
+  'logprobGap',
+]);
 
 /** Trainer errors become Temporal failures: bad input is non-retryable, the rest retries. */
 function asFailure(err: unknown): unknown {
@@ -86,6 +101,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
 
   async function updatePolicy(input: UpdatePolicyInput): Promise<UpdatePolicyResult> {
     const { runId, step, policy, hyper } = input;
+    const settings = toTrainerSettings(input); // refused before anything loads
     const checkpointKey = artifactKeys.checkpoint(runId, step);
     const hfKey = `${checkpointKey}/hf`;
     return withHeartbeat(heartbeatMs, { runId, step, phase: 'load' }, async (onProgress) => {
@@ -102,7 +118,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
           step,
           scored_paths: input.scoredKeys.map((key) => store.pathOf(key)),
           checkpoint_dir: store.pathOf(checkpointKey),
-          hyper: toTrainerHyper(hyper),
+          settings,
           export_onnx: input.exportOnnx,
         },
         onProgress,
@@ -116,16 +132,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
       return {
         policy: newPolicy,
         reused: result.reused === true,
-        metrics: {
-          loss: num(result, 'loss'),
-          gradNorm: num(result, 'grad_norm'),
-          kl: num(result, 'kl'),
-          clipFraction: num(result, 'clip_fraction'),
-          entropy: num(result, 'entropy'),
-          tokensPerSecond: num(result, 'tokens_per_s'),
-          trainedTokens: num(result, 'trained_tokens'),
-          groupsFiltered: num(result, 'groups_filtered'),
-        },
+        metrics: toUpdateMetrics(result),
       };
     });
   }

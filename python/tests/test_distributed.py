@@ -26,15 +26,19 @@ import torch
 from safetensors.torch import load_file
 
 from tirflow_py.fixtures import make_tiny_random_model
+from tirflow_py.trainer.settings import default_settings
 from tirflow_py.trainer.trainer import Trainer
 
 PYTHON_DIR = Path(__file__).resolve().parents[1]
 HYPERS = {
-    1: {"algorithm": "grpo", "lr": 3e-3, "micro_batch_size": 2, "mini_batches": 2, "device": "cpu"},
-    2: {"algorithm": "reinforce_pp_baseline", "lr": 3e-3, "kl_coef": 0.05, "micro_batch_size": 2, "device": "cpu"},
-    3: {"algorithm": "ppo", "lr": 3e-3, "kl_coef": 0.05, "micro_batch_size": 4, "device": "cpu"},
-    4: {"algorithm": "ppo", "lr": 3e-3, "kl_coef": 0.05, "micro_batch_size": 2, "device": "cpu"},
-    5: {"algorithm": "grpo", "lr": 3e-3, "micro_batch_size": 2, "device": "cpu"},
+    1: default_settings(algorithm="grpo", learning_rate=3e-3, micro_batch_size=2, mini_batches=2, device="cpu"),
+    2: default_settings(algorithm="reinforce_pp_baseline", learning_rate=3e-3, kl_coef=0.05, micro_batch_size=2,
+                        device="cpu"),
+    3: default_settings(algorithm="ppo", learning_rate=3e-3, critic_learning_rate=3e-3, kl_coef=0.05,
+                        micro_batch_size=4, device="cpu"),
+    4: default_settings(algorithm="ppo", learning_rate=3e-3, critic_learning_rate=3e-3, kl_coef=0.05,
+                        micro_batch_size=2, device="cpu"),
+    5: default_settings(algorithm="grpo", learning_rate=3e-3, micro_batch_size=2, device="cpu"),
 }
 COMPARED = ("loss", "kl", "clip_fraction", "entropy", "value_loss")
 LOSS_ATOL = 1e-6
@@ -92,7 +96,7 @@ def runs(tmp_path_factory) -> dict:
 
     def step(request_id: int, step: int, into: str, **extra) -> dict:
         return {"id": request_id, "cmd": "train_step", "step": step, "scored_paths": [str(scored)],
-                "checkpoint_dir": str(root / into / f"step-{step}"), "hyper": HYPERS[step], **extra}
+                "checkpoint_dir": str(root / into / f"step-{step}"), "settings": HYPERS[step], **extra}
 
     process = torchrun([
         {"id": 1, "cmd": "load", "path": str(model), "device": "cpu"},

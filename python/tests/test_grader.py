@@ -68,6 +68,45 @@ NOT_EQUIVALENT = [
 ]
 
 
+# Numerically close but different at very small or very large magnitudes: math-verify alone
+# rounds decimals to 6 places and chops small differences, and calls each pair equal.
+NEAR_BUT_DIFFERENT = [
+    ("0.0000002", "0.0000003"),
+    ("0.0000002", r"3\times10^{-7}"),
+    ("0.0000011", "0.000001"),
+    (r"\sqrt{2}\cdot10^{-20}", r"\sqrt{3}\cdot10^{-20}"),
+    ("10^{20}+0.5", "10^{20}"),
+    ("(0.0000002, 1)", "(0.0000003, 1)"),
+]
+
+# Rounded decimals and float noise that must stay correct after the stricter check.
+ROUNDED_BUT_RIGHT = [
+    ("0.333333", r"\frac{1}{3}"),
+    (r"\frac{2}{3}", "0.666667"),
+    ("3.141593", r"\pi"),
+    ("1.4142136", r"\sqrt{2}"),
+    ("0.30000000000000004", "0.3"),  # float noise copied from a program's output
+    ("0.1+0.2", "0.3"),
+    (r"2\times10^{-7}", "0.0000002"),
+    ("0.0000002", "0.0000002"),
+    ("10^{20}", "100000000000000000000"),
+    ("[0.5, 1]", r"[\frac{1}{2}, 1]"),
+]
+
+
+@pytest.mark.parametrize("pred,ref", NEAR_BUT_DIFFERENT)
+def test_near_equal_numbers_at_extreme_magnitudes_are_incorrect(pred: str, ref: str) -> None:
+    result = grade(pred, ref)
+    assert result["status"] == "incorrect", result
+    assert result["correct"] is False
+
+
+@pytest.mark.parametrize("pred,ref", ROUNDED_BUT_RIGHT)
+def test_rounded_decimals_and_float_noise_stay_correct(pred: str, ref: str) -> None:
+    result = grade(pred, ref)
+    assert result["status"] == "correct", result
+
+
 @pytest.mark.parametrize("pred,ref", EQUIVALENT)
 def test_equivalent_answers_are_correct(pred: str, ref: str) -> None:
     result = grade(pred, ref)

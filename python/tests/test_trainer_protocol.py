@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tirflow_py.fixtures import make_tiny_random_model
+from tirflow_py.trainer.settings import default_settings
 
 PYTHON_DIR = Path(__file__).resolve().parents[1]
 
@@ -44,10 +45,10 @@ def test_protocol_answers_by_id_and_reports_errors_as_data(model_dir, tmp_path):
         {"id": 2, "cmd": "load", "path": str(model_dir), "device": "cpu"},
         {"id": 3, "cmd": "logprobs", "sequences": [{"prompt_token_ids": [3, 4], "response_token_ids": [5, 6, 7]}]},
         {"id": 4, "cmd": "train_step", "step": 1, "scored_paths": [str(tmp_path / "missing.jsonl")],
-         "checkpoint_dir": str(tmp_path / "ck" / "step-1")},
+         "checkpoint_dir": str(tmp_path / "ck" / "step-1"), "settings": default_settings(device="cpu")},
         {"id": 5, "cmd": "load", "path": str(tmp_path / "nowhere")},
         {"id": 6, "cmd": "train_step", "step": 1, "scored_paths": [], "checkpoint_dir": str(tmp_path / "x"),
-         "hyper": {"algorithm": "dpo"}},
+         "settings": default_settings(algorithm="dpo")},
         {"id": 7, "cmd": "shutdown"},
     ])
     responses = {r["id"]: r for r in lines if "ok" in r}
@@ -57,14 +58,38 @@ def test_protocol_answers_by_id_and_reports_errors_as_data(model_dir, tmp_path):
     assert len(logprobs) == 3 and all(lp < 0 for lp in logprobs)
     assert responses[4]["error"]["type"] == "MissingArtifact"
     assert responses[5]["error"] == {"type": "MissingModel", "message": responses[5]["error"]["message"], "retryable": False}
-    assert responses[6]["error"]["type"] == "InvalidHyperparameters" and "dpo" in responses[6]["error"]["message"]
+    assert responses[6]["error"]["type"] == "InvalidSettings" and "dpo" in responses[6]["error"]["message"]
+    assert responses[6]["error"]["retryable"] is False
+
+
+def test_settings_must_be_complete_and_known(model_dir, tmp_path):
+    """A record without one setting, or with one the trainer does not know, trains nothing."""
+    scored = scored_file(tmp_path)
+    without_seed = {k: v for k, v in default_settings(device="cpu").items() if k != "seed"}
+    with_extra = {**default_settings(device="cpu"), "lr": 1e-3}  # the old name of learning_rate
+
+    def step(request_id: int, settings) -> dict:
+        return {"id": request_id, "cmd": "train_step", "step": 1, "scored_paths": [scored],
+                "checkpoint_dir": str(tmp_path / "ck" / "step-1"), **({"settings": settings} if settings else {})}
+
+    code, lines, _ = run_trainer([
+        {"id": 1, "cmd": "load", "path": str(model_dir), "device": "cpu"},
+        step(2, without_seed), step(3, with_extra), step(4, None), {"id": 5, "cmd": "shutdown"},
+    ])
+    errors = {r["id"]: r.get("error") for r in lines if "ok" in r}
+    assert code == 0
+    for request_id in (2, 3, 4):
+        assert errors[request_id]["type"] == "InvalidSettings" and errors[request_id]["retryable"] is False
+    assert "missing trainer settings: seed" in errors[2]["message"]
+    assert "unknown trainer settings: lr" in errors[3]["message"]
+    assert not (tmp_path / "ck").exists()
 
 
 def test_crash_fault_mid_checkpoint_then_the_retried_step_commits_once(model_dir, tmp_path):
     scored = scored_file(tmp_path)
     checkpoint = tmp_path / "ck" / "step-0001"
     step = {"id": 2, "cmd": "train_step", "step": 1, "scored_paths": [scored], "checkpoint_dir": str(checkpoint),
-            "hyper": {"algorithm": "grpo", "lr": 1e-3}, "export_onnx": True}
+            "settings": default_settings(algorithm="grpo", learning_rate=1e-3, device="cpu"), "export_onnx": True}
     load = {"id": 1, "cmd": "load", "path": str(model_dir), "device": "cpu"}
     fault = {"TIRFLOW_FAULT_TRAINER_CRASH_AT_STEP": "1"}
 

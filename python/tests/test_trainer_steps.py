@@ -12,9 +12,10 @@ from tirflow_py.trainer.batch import Trajectory, pack
 from tirflow_py.trainer.errors import TrainerError
 from tirflow_py.trainer.losses import aggregate, policy_loss
 from tirflow_py.trainer.model import load_policy, token_logprobs
+from tirflow_py.trainer.settings import default_settings
 from tirflow_py.trainer.trainer import Trainer
 
-HYPER = {"algorithm": "grpo", "lr": 3e-3, "micro_batch_size": 2, "device": "cpu"}
+HYPER = default_settings(algorithm="grpo", learning_rate=3e-3, micro_batch_size=2, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_tool_output_logprobs_do_not_change_the_gradient(model_dir):
             logprobs = logprobs + tool * (3.0 * logprobs + 1.0)
             old = old + tool * 5.0
             adv = adv + tool * 7.0
-        per_token, _ = policy_loss(logprobs, old, adv, 0.2, 0.28)
+        per_token, _, _ = policy_loss(logprobs, old, adv, 0.2, 0.28)
         aggregate(per_token, mask, "token", float(mask.sum()), float(len(trajs))).backward()
         return [p.grad.clone() for p in model.parameters()]
 
@@ -81,7 +82,7 @@ def test_tool_output_logprobs_do_not_change_the_gradient(model_dir):
     # Control: the same perturbation on model-generated tokens does change the gradient.
     model.zero_grad()
     logprobs, _ = token_logprobs(model, packed.input_ids, packed.attention_mask)
-    per_token, _ = policy_loss(logprobs + mask * 3.0 * logprobs, logprobs.detach() - 0.1, advantages, 0.2, 0.28)
+    per_token, _, _ = policy_loss(logprobs + mask * 3.0 * logprobs, logprobs.detach() - 0.1, advantages, 0.2, 0.28)
     aggregate(per_token, mask, "token", float(mask.sum()), float(len(trajs))).backward()
     assert not all(torch.equal(a, p.grad) for a, p in zip(plain, model.parameters()))
 

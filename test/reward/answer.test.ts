@@ -66,7 +66,13 @@ describe('checkAnswer strict (the paper default)', () => {
   });
 
   const failures: [string, string, string][] = [
-    ['no answer tag', ' I think it is \\boxed{7}.', 'noAnswerTag'],
+    ['no answer tag', ' I think it is \\boxed{7}. </think>', 'noAnswerTag'],
+    ['no </think>', ' I add them. <answer> \\boxed{7} </answer>', 'thinkNotClosed'],
+    [
+      'two </think>',
+      ' I add them. </think> wait, again. </think> <answer> \\boxed{7} </answer>',
+      'multipleThinkCloses',
+    ],
     [
       'two answer tags',
       ' </think> <answer> \\boxed{7} </answer> <answer> \\boxed{8} </answer>',

@@ -85,7 +85,7 @@ describe('tirflow grade', () => {
     const good = join(dir, 'good.txt');
     const bad = join(dir, 'bad.txt');
     await writeFile(good, ' 3/4 is 0.75 </think> <answer> \\boxed{\\frac{3}{4}} </answer>');
-    await writeFile(bad, ' the answer is \\boxed{0.75}');
+    await writeFile(bad, ' the answer is \\boxed{0.75} </think>');
     const ok = await tirflow(['--response-file', good, '--ref', '0.75']);
     assert.equal((JSON.parse(String(ok.stdout)) as { status: string }).status, 'correct');
     const failed = await tirflow(['--response-file', bad, '--ref', '0.75']);

@@ -69,6 +69,10 @@ describe('score activity', () => {
       formatFailures: 2,
       byStatus: { correct: 2, incorrect: 1, format: 2, unparsable: 1 },
       rewardMean: 2 / 6,
+      // p0: 1 of 5 correct (mean 0.2, inside the default band (0, 1)); p1: all correct, out.
+      groups: 2,
+      groupsKept: 1,
+      maskReasons: { truncated: 1 },
     });
     const written = await readJsonl<ScoredTrajectory>(store, scoredKey);
     assert.deepEqual(
@@ -81,6 +85,10 @@ describe('score activity', () => {
         ['gibberish', 0, 'unparsable', '???'],
         ['withCode', 1, 'correct', '12'],
       ],
+    );
+    assert.deepEqual(
+      written.map((t) => t.maskReasons),
+      [[], [], [], ['truncated'], [], []],
     );
     // The trajectory itself travels unchanged to the trainer.
     assert.deepEqual(written[5]!.actionMask, shard[5]!.actionMask);
@@ -131,5 +139,20 @@ describe('score activity', () => {
     const loose: ScoreResult = await new MockActivityEnvironment().run(score, looseInput);
     assert.deepEqual([strict.correct, strict.formatFailures], [0, 1]);
     assert.deepEqual([loose.correct, loose.formatFailures], [1, 0]);
+  });
+
+  it('counts the groups a given filter band keeps; null turns filtering off', async () => {
+    const generatedKey = artifactKeys.generated('run-d', 0, 0, 0);
+    await writeJsonl(store, generatedKey, shard);
+    const { score } = createRewardActivities({ store, graders });
+    const counts = async (filterBand: ScoreInput['filterBand'], shardIndex: number): Promise<number[]> => {
+      const input: ScoreInput = { runId: 'run-d', step: 0, shard: shardIndex, generatedKey, filterBand };
+      const result: ScoreResult = await new MockActivityEnvironment().run(score, input);
+      return [result.groups, result.groupsKept];
+    };
+    // Group means: p0 0.2, p1 1.0.
+    assert.deepEqual(await counts({ low: 0.1, high: 0.3 }, 0), [2, 1]);
+    assert.deepEqual(await counts({ low: 0.2, high: 1 }, 1), [2, 0]); // 0.2 is on the exclusive bound
+    assert.deepEqual(await counts(null, 2), [2, 2]);
   });
 });

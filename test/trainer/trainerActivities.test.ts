@@ -11,14 +11,16 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
-import type { UpdatePolicyInput } from '../../common/activityContracts';
+import { UPDATE_METRIC_NAMES, type UpdatePolicyInput } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
+import { trainerSchema } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
 import type { ScoredTrajectory } from '../../common/trajectory';
 import { LocalDirArtifactStore, writeJsonl } from '../../activities/artifactStore';
 import { pythonProjectDir, venvPython } from '../../activities/projectPaths';
-import { createTrainerActivities } from '../../activities/trainer/activities';
-import { TrainerProcess } from '../../activities/trainer/trainerProcess';
+import { createTrainerActivities, toTrainerSettings } from '../../activities/trainer/activities';
+import { committedContractText } from '../../activities/trainer/settingsSchema';
+import { TrainerProcess, TrainerProcessError } from '../../activities/trainer/trainerProcess';
 
 const runId = 'trainer-test';
 
@@ -54,21 +56,15 @@ function stepInput(step: number, policy: PolicyRef): UpdatePolicyInput {
     step,
     policy,
     scoredKeys: [artifactKeys.scored(runId, step, 0)],
-    hyper: {
+    hyper: trainerSchema.parse({
       algorithm: 'grpo',
       learningRate: 1e-3,
-      epsLow: 0.2,
-      epsHigh: 0.28,
-      klCoef: 0,
-      lossAggregation: 'token',
-      ppoEpochs: 1,
       miniBatches: 2,
       microBatchSize: 2,
-      maxGradNorm: 1,
       device: 'cpu',
-      processesPerNode: 1,
-      dynamicFiltering: true,
-    },
+    }),
+    seed: 1,
+    temperature: 0.7,
     exportOnnx: false,
   };
 }
@@ -123,6 +119,12 @@ void describe('trainer activities', () => {
     assert.ok(await store.exists(`${artifactKeys.checkpoint(runId, 1)}/hf/model.safetensors`));
     assert.ok(first.metrics.gradNorm > 0 && first.metrics.entropy > 0 && first.metrics.trainedTokens === 80);
     assert.equal(first.metrics.groupsFiltered, 0);
+    // The whole record, in its defined order, with the step's temperature and the skip count.
+    assert.deepEqual(Object.keys(first.metrics), UPDATE_METRIC_NAMES);
+    assert.equal(first.metrics.temperature, 0.7);
+    assert.equal(first.metrics.skippedSteps, 0);
+    assert.equal(first.metrics.valueLoss, 0); // GRPO: no critic
+    assert.equal(first.metrics.logprobGap, null); // these rows carry no behaviour log-probs
     assert.ok(heartbeats.some((d) => (d as { phase?: string }).phase === 'update'));
 
     const again = await run(env, updatePolicy, stepInput(1, base));
@@ -201,6 +203,57 @@ void describe('trainer activities', () => {
       },
     );
     assert.equal(await store.exists(artifactKeys.checkpoint(runId, 4)), false);
+  });
+
+  void it('sends the whole settings record; the trainer refuses a record missing a key or with an unknown one', async () => {
+    const wire = toTrainerSettings(stepInput(4, base));
+    const contract = JSON.parse(committedContractText()) as { settings: { properties: object } };
+    assert.deepEqual(Object.keys(wire).sort(), Object.keys(contract.settings.properties).sort());
+    assert.equal(wire.temperature, 0.7);
+    assert.equal(wire.seed, 1);
+    const withoutSeed = Object.fromEntries(Object.entries(wire).filter(([key]) => key !== 'seed'));
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [withoutSeed, /missing trainer settings: seed/],
+      [{ ...wire, lr: 1e-3 }, /unknown trainer settings: lr/],
+    ];
+    for (const [settings, message] of cases) {
+      await assert.rejects(
+        trainer.request('train_step', {
+          step: 4,
+          scored_paths: [store.pathOf(artifactKeys.scored(runId, 4, 0))],
+          checkpoint_dir: join(dir, 'refused', 'step-4'),
+          settings,
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof TrainerProcessError);
+          assert.equal(err.type, 'InvalidSettings');
+          assert.equal(err.retryable, false);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    }
+    assert.equal(existsSync(join(dir, 'refused')), false);
+  });
+
+  void it('refuses invalid trainer settings non-retryably before loading anything', async () => {
+    const { updatePolicy } = createTrainerActivities({ store, trainer });
+    const input = stepInput(4, base);
+    const starts = trainer.starts;
+    await assert.rejects(
+      run(new MockActivityEnvironment(), updatePolicy, {
+        ...input,
+        hyper: { ...input.hyper, filterRewardLow: 0.9, filterRewardHigh: 0.5 },
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure);
+        assert.equal(err.type, 'InvalidSettings');
+        assert.equal(err.nonRetryable, true);
+        assert.match(err.message, /filterRewardHigh: the filter band \(0\.9, 0\.5\) is empty/);
+        return true;
+      },
+    );
+    assert.equal(trainer.starts, starts);
   });
 
   void it('exports the base policy to ONNX once, under the step-0 checkpoint key', async () => {

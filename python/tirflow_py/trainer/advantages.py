@@ -62,27 +62,37 @@ def token_advantages(per_sequence: torch.Tensor, action_mask: torch.Tensor) -> t
 def gae_advantages(
     values: torch.Tensor,
     rewards: torch.Tensor,
-    response_mask: torch.Tensor,
-    last_index: torch.Tensor,
+    action_mask: torch.Tensor,
+    last_action_index: torch.Tensor,
     gamma: float,
     lam: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalized advantage estimation with the outcome reward on the last response token.
+    """Generalized advantage estimation over the policy's own tokens, the outcome reward on the
+    last model-generated token.
 
-    values (N, T) critic values V(s_t) aligned with targets; rewards (N,); response_mask (N, T)
-    marks every response position (tool-output positions are environment steps with reward 0:
-    they carry the value forward, the loss masks them later); last_index (N,).
-    Returns advantages (N, T) and returns (N, T) = advantages + values, 0 off the response.
+    values (N, T) critic values V(s_t) aligned with targets; rewards (N,); action_mask (N, T) 1 on
+    model-generated tokens; last_action_index (N,) the column of each sequence's last one.
+    Returns advantages (N, T) and returns (N, T) = advantages + values, 0 off the action mask.
+
+    Tool-output tokens are not actions: as in the paper's code (OpenRLHF's GAE under its env
+    mask), their critic values and rewards are zeroed. Unlike it, the recursion does not restart
+    at a tool output: the state after the last token before a tool call is the first token after
+    the output, so the outcome reward reaches the segments before every tool call (the paper's
+    code cuts it there). Advantages are those of the same sequence with the tool tokens removed.
     """
     n, t = values.shape
     token_rewards = torch.zeros_like(values)
-    token_rewards[torch.arange(n), last_index] = rewards.to(values.dtype)
-    values = values * response_mask
+    token_rewards[torch.arange(n), last_action_index] = rewards.to(values.dtype)
+    values = values * action_mask
+    token_rewards = token_rewards * action_mask
+    is_action = action_mask > 0
     advantages = torch.zeros_like(values)
     running = torch.zeros(n, dtype=values.dtype, device=values.device)
+    next_value = torch.zeros_like(running)
     for col in reversed(range(t)):
-        next_value = values[:, col + 1] if col + 1 < t else torch.zeros_like(running)
         delta = token_rewards[:, col] + gamma * next_value - values[:, col]
-        running = (delta + gamma * lam * running) * response_mask[:, col]
-        advantages[:, col] = running
-    return advantages, (advantages + values) * response_mask
+        # Off the action mask (tool output, prompt, padding) the recursion passes through unchanged.
+        running = torch.where(is_action[:, col], delta + gamma * lam * running, running)
+        next_value = torch.where(is_action[:, col], values[:, col], next_value)
+        advantages[:, col] = running * action_mask[:, col]
+    return advantages, (advantages + values) * action_mask

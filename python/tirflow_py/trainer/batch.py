@@ -1,4 +1,4 @@
-"""Scored trajectories in, padded tensors out.
+"""Scored trajectories in, padded tensors out; dynamic filtering and sample masks.
 
 The model input is promptTokenIds + responseTokenIds. Logits at position t predict token
 t + 1, so every per-token tensor here has T = L - 1 columns aligned with the *targets*
@@ -17,6 +17,9 @@ import torch
 
 from .errors import TrainerError
 
+# ScoredTrajectory.maskReasons values (common/trajectory.ts SampleMaskReason).
+MASK_REASONS = frozenset({"truncated", "repetitive", "unpairedCode"})
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -28,6 +31,13 @@ class Trajectory:
     response_token_ids: list[int]
     action_mask: list[int]
     reward: float
+    # Sample-mask reasons `score` found (activities/reward/sampleMasks.ts); empty when none.
+    mask_reasons: tuple[str, ...] = ()
+    # Per response token: the log-prob the engine sampled it with (0 on tool output), or None
+    # when the engine did not record them (artifacts from before issue 17).
+    behaviour_logprobs: list[float] | None = None
+    # The policy version that generated each generate turn, or None when not recorded.
+    turn_policy_versions: list[int] | None = None
 
     @property
     def length(self) -> int:
@@ -71,7 +81,29 @@ def parse_trajectory(row: object, where: str, vocab_size: int | None = None) -> 
     reward = row.get("reward")
     if not isinstance(reward, (int, float)) or isinstance(reward, bool) or not math.isfinite(reward):
         raise _invalid(where, f"reward must be a finite number, got {reward!r}")
-    return Trajectory(traj_id, prompt_id, prompt, response, mask, float(reward))
+    reasons = row.get("maskReasons", [])
+    if not isinstance(reasons, list) or not all(r in MASK_REASONS for r in reasons):
+        raise _invalid(where, f"maskReasons must be a list of {sorted(MASK_REASONS)}, got {reasons!r}")
+    behaviour = row.get("behaviourLogprobs")
+    if behaviour is not None:
+        finite = isinstance(behaviour, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in behaviour
+        )
+        if not finite:
+            raise _invalid(where, "behaviourLogprobs must be a list of finite numbers")
+        if len(behaviour) != len(response):
+            raise _invalid(
+                where, f"behaviourLogprobs has {len(behaviour)} entries but responseTokenIds has {len(response)} tokens"
+            )
+    versions = row.get("turnPolicyVersions")
+    if versions is not None and not (
+        isinstance(versions, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in versions)
+    ):
+        raise _invalid(where, "turnPolicyVersions must be a list of policy versions (integers >= 0)")
+    return Trajectory(
+        traj_id, prompt_id, prompt, response, mask, float(reward), tuple(reasons),
+        [float(x) for x in behaviour] if behaviour is not None else None, versions,
+    )
 
 
 def read_scored(paths: list[str], vocab_size: int | None = None) -> list[Trajectory]:
@@ -108,14 +140,27 @@ def group_indices(trajectories: list[Trajectory]) -> torch.Tensor:
     return torch.tensor([numbers.setdefault(t.prompt_id, len(numbers)) for t in trajectories], dtype=torch.long)
 
 
-def filter_uniform_groups(trajectories: list[Trajectory]) -> tuple[list[Trajectory], int]:
-    """Dynamic filtering: a group whose rewards are all equal has no learning signal under a
-    group baseline, so it is dropped. Returns the kept trajectories and the dropped group count."""
-    rewards: dict[str, set[float]] = {}
+# The band's slack, as in the paper's code and common/dynamicFiltering.ts.
+FILTER_BAND_SLACK = 1e-6
+
+
+def keeps_group(mean_reward: float, low: float, high: float) -> bool:
+    """Dynamic filtering's rule (the one Python home; common/dynamicFiltering.ts is the TypeScript
+    one, test/trainer/filterBandCases.json holds the cases both agree on): a group is kept when
+    its mean reward lies strictly inside (low, high), as the paper's code keeps it
+    (`min_reward + 1e-6 < avg_reward < max_reward - 1e-6`)."""
+    return low + FILTER_BAND_SLACK < mean_reward < high - FILTER_BAND_SLACK
+
+
+def filter_groups(trajectories: list[Trajectory], low: float, high: float) -> tuple[list[Trajectory], int]:
+    """The trajectories of the groups the band keeps, and the number of groups dropped."""
+    sums: dict[str, list[float]] = {}
     for t in trajectories:
-        rewards.setdefault(t.prompt_id, set()).add(t.reward)
-    uniform = {prompt_id for prompt_id, values in rewards.items() if len(values) == 1}
-    return [t for t in trajectories if t.prompt_id not in uniform], len(uniform)
+        total = sums.setdefault(t.prompt_id, [0.0, 0])
+        total[0] += t.reward
+        total[1] += 1
+    dropped = {prompt_id for prompt_id, (total, count) in sums.items() if not keeps_group(total / count, low, high)}
+    return [t for t in trajectories if t.prompt_id not in dropped], len(dropped)
 
 
 @dataclass
@@ -126,7 +171,7 @@ class PackedBatch:
     attention_mask: torch.Tensor  # (B, L) long
     action_mask: torch.Tensor  # (B, T) float: 1 where the target is a model-generated response token
     response_mask: torch.Tensor  # (B, T) float: 1 where the target is any response token (incl. tool output)
-    last_index: torch.Tensor  # (B,) long: column of the last response token in T
+    last_action_index: torch.Tensor  # (B,) long: column of the last model-generated token in T
 
     def to(self, device: torch.device) -> "PackedBatch":
         return PackedBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
@@ -139,7 +184,7 @@ def pack(trajectories: list[Trajectory], pad_token_id: int) -> PackedBatch:
     attention_mask = torch.zeros((batch, length), dtype=torch.long)
     action_mask = torch.zeros((batch, length - 1))
     response_mask = torch.zeros((batch, length - 1))
-    last_index = torch.zeros(batch, dtype=torch.long)
+    last_action_index = torch.zeros(batch, dtype=torch.long)
     for row, t in enumerate(trajectories):
         p, r = len(t.prompt_token_ids), len(t.response_token_ids)
         input_ids[row, : p + r] = torch.tensor(t.prompt_token_ids + t.response_token_ids)
@@ -147,5 +192,6 @@ def pack(trajectories: list[Trajectory], pad_token_id: int) -> PackedBatch:
         if r > 0:
             action_mask[row, p - 1 : p - 1 + r] = torch.tensor(t.action_mask, dtype=torch.float)
             response_mask[row, p - 1 : p - 1 + r] = 1
-        last_index[row] = p - 2 + r if r > 0 else p - 1
-    return PackedBatch(input_ids, attention_mask, action_mask, response_mask, last_index)
+        model_tokens = [i for i, m in enumerate(t.action_mask) if m == 1]
+        last_action_index[row] = p - 1 + model_tokens[-1] if model_tokens else p - 1
+    return PackedBatch(input_ids, attention_mask, action_mask, response_mask, last_action_index)

@@ -56,11 +56,12 @@ class Distributed:
     def shard(self, module: nn.Module) -> nn.Module:
         return module
 
-    def local_chunks(self, indices: list[int], size: int) -> list[tuple[list[int], bool]]:
-        """This rank's micro-batches of `indices` as (chunk, live). Under torchrun every rank runs
+    def local_chunks(self, indices: list[int], size: int) -> list[tuple[list[int], float]]:
+        """This rank's micro-batches of `indices` as (chunk, weight). Under torchrun every rank runs
         the same number of micro-batches (FSDP's collectives pair up); a rank with fewer sequences
-        runs padding micro-batches (live False) whose loss is multiplied by 0."""
-        return [(chunk, True) for chunk in chunks(indices, size)]
+        runs padding micro-batches of weight 0: their loss and statistics are multiplied by it.
+        The one place a padding micro-batch is told apart."""
+        return [(chunk, 1.0) for chunk in chunks(indices, size)]
 
     def gather_rows(self, rows: dict[str, dict[int, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:
         """Per-trajectory tensors computed by each rank for its trajectories -> every trajectory's."""
@@ -160,10 +161,10 @@ class Torchrun(Distributed):
         fully_shard(module, mesh=mesh)
         return module
 
-    def local_chunks(self, indices: list[int], size: int) -> list[tuple[list[int], bool]]:
-        mine = [(chunk, True) for chunk in chunks(indices[self.rank :: self.world], size)]
+    def local_chunks(self, indices: list[int], size: int) -> list[tuple[list[int], float]]:
+        mine = [(chunk, 1.0) for chunk in chunks(indices[self.rank :: self.world], size)]
         rounds = math.ceil(math.ceil(len(indices) / self.world) / size)  # the busiest rank's count
-        return mine + [([indices[0]], False)] * (rounds - len(mine))
+        return mine + [([indices[0]], 0.0)] * (rounds - len(mine))
 
     def gather_rows(self, rows: dict[str, dict[int, torch.Tensor]]) -> dict[str, dict[int, torch.Tensor]]:
         import torch.distributed as dist

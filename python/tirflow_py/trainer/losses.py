@@ -32,17 +32,54 @@ def policy_loss(
     advantages: torch.Tensor,
     eps_low: float,
     eps_high: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The PPO-clip actor loss per token, with an asymmetric clip range [1 - eps_low, 1 + eps_high].
+    dual_clip: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The PPO-clip actor loss per token, with an asymmetric clip range [1 - eps_low, 1 + eps_high]
+    and an optional dual clip.
 
-    logprobs (B, T) of the policy being trained; old_logprobs (B, T) of the policy that sampled
-    (recomputed at the start of the step); advantages (B, T).
-    Returns loss (B, T) = -min(ratio * A, clip(ratio) * A) and clipped (B, T) bool: tokens where
-    the clipped term is the one taken (its gradient is zero there)."""
+    logprobs (B, T) of the policy being trained; old_logprobs (B, T) of the proximal policy (the
+    weights before this update, recomputed at the start of the step); advantages (B, T).
+    Returns loss (B, T) = -min(ratio * A, clip(ratio) * A), clipped (B, T) bool: tokens where the
+    clipped term is the one taken (its gradient is zero there), and dual_clipped (B, T) bool.
+
+    Dual clip (Ye et al. 2020, the paper's --use_dual_policy_loss with c = 3): for A < 0 the loss
+    is also capped at -dual_clip * A, so one token whose ratio exploded cannot dominate the update;
+    dual_clip 0 turns it off."""
     ratio = torch.exp(logprobs - old_logprobs)
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - eps_low, 1.0 + eps_high) * advantages
-    return -torch.min(unclipped, clipped), clipped < unclipped
+    loss = -torch.min(unclipped, clipped)
+    dual_clipped = torch.zeros_like(loss, dtype=torch.bool)
+    if dual_clip > 0:
+        cap = -dual_clip * advantages
+        dual_clipped = (advantages < 0) & (loss > cap)
+        loss = torch.where(dual_clipped, cap, loss)
+    return loss, clipped < unclipped, dual_clipped
+
+
+def behaviour_weights(
+    old_logprobs: torch.Tensor, behaviour_logprobs: torch.Tensor, mode: str, cap: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Off-policy correction: per-token weights (T,) that multiply the PPO loss, and the raw
+    importance weights (T,) they come from.
+
+    raw = π_old / π_behaviour, the trainer's pre-update policy over the distribution the engine
+    sampled from (an older policy version, and another numeric path: ONNX or vLLM vs torch).
+      none       weights 1: the behaviour policy is ignored.
+      tis        truncated importance sampling: min(raw, cap).
+      decoupled  decoupled PPO (Hilton et al. 2021; AReaL): the behaviour policy for the weight,
+                 π_old as the proximal policy the ratio is clipped against (policy_loss); tokens
+                 whose raw weight exceeds the cap are dropped (weight 0) instead of truncated.
+    Because tirflow always recomputes π_old with the trainer's weights, tis and decoupled share the
+    ratio and differ in what happens above the cap."""
+    raw = torch.exp(old_logprobs - behaviour_logprobs)
+    if mode == "none":
+        return torch.ones_like(raw), raw
+    if mode == "tis":
+        return raw.clamp(max=cap), raw
+    if mode == "decoupled":
+        return torch.where(raw <= cap, raw, torch.zeros_like(raw)), raw
+    raise ValueError(f"unknown off-policy correction {mode!r}")
 
 
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ COMMANDS: dict[str, Handler] = {
         int(_require(r, "step")),
         list(_require(r, "scored_paths")),
         str(_require(r, "checkpoint_dir")),
-        r.get("hyper"),
+        r.get("settings"),
         bool(r.get("export_onnx", False)),
     ),
     "save": lambda t, r: t.save(str(_require(r, "checkpoint_dir"))),

@@ -2,9 +2,11 @@
 
 One policy update, top to bottom (train_step):
   find a committed step-N checkpoint? -> load it and return its metrics (exactly once per step)
-  read + validate every trajectory -> dynamic filtering -> old logprobs (and values, ref logprobs)
-  -> advantages -> for each epoch, for each shuffled mini-batch: micro-batched forward/backward,
-  clip, AdamW step -> atomic checkpoint (hf/, trainer/, onnx/, meta.json) -> step log.
+  read + validate every trajectory -> dynamic filtering (the reward band) -> sample masks
+  -> experience: old logprobs (and values, ref logprobs), advantages, off-policy weights
+  -> _update: for each epoch, for each shuffled mini-batch: _micro_batch_loss (forward, loss,
+  backward) per micro-batch, then _optimizer_step (clip, AdamW) -> UpdateStats
+  -> atomic checkpoint (hf/, trainer/, onnx/, meta.json) -> step log.
 
 Under torchrun (distributed.py) every rank runs these same methods on its FSDP shard; `self.dist`
 marks the few places that differ: each rank's slice of a batch, gathers, rank-0-only writes.
@@ -12,6 +14,7 @@ marks the few places that differ: each rank's slice of a batch, gathers, rank-0-
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import math
@@ -19,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -28,12 +31,13 @@ import torch
 from . import checkpoint as ckpt
 from .advantages import gae_advantages, grpo_advantages, masked_whiten, reinforce_pp_baseline_advantages
 from .advantages import token_advantages
-from .batch import Trajectory, filter_uniform_groups, group_indices, pack, read_scored
+from .batch import Trajectory, filter_groups, group_indices, pack, read_scored
 from .distributed import Distributed
 from .errors import TrainerError
-from .hyper import Hyperparameters
-from .losses import aggregate, k3_kl, policy_loss, value_loss
+from .losses import aggregate, behaviour_weights, k3_kl, policy_loss, value_loss
 from .model import Critic, autocast, load_policy, pad_token_id, resolve_device, token_logprobs
+from .settings import METRIC_NAMES, actor_critic, masked_reasons, parse_settings
+from .stats import UpdateStats
 
 Progress = Callable[[dict], None]
 
@@ -55,6 +59,86 @@ def _pad_rows(rows: list[torch.Tensor], width: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : row.numel()] = row[:width]
     return out
+
+
+@dataclass
+class MiniBatchCounts:
+    """A mini-batch's action tokens and sequences: every micro-batch's loss is divided by them."""
+
+    tokens: float
+    sequences: float
+
+
+@dataclass
+class UpdateBatch:
+    """The trajectories that enter the loss and, per trajectory, its (T_i,) rows: old, ref,
+    values, advantages, returns, weights (off-policy correction; 1 with none)."""
+
+    trajectories: list[Trajectory]
+    rows: dict[str, list[torch.Tensor] | None]
+    off_policy: dict
+
+    def counts(self, mini: list[int]) -> MiniBatchCounts:
+        tokens = float(sum(sum(self.trajectories[i].action_mask) for i in mini))
+        return MiniBatchCounts(tokens=max(1.0, tokens), sequences=float(len(mini)))
+
+
+def _no_behaviour() -> dict:
+    return dict(importance_weight_mean=None, importance_weight_max=None,
+                importance_weight_truncated_fraction=None, logprob_gap=None)
+
+
+def _older_checkpoint_metrics() -> dict:
+    return {**{name: 0 for name in METRIC_NAMES}, **_no_behaviour()}
+
+
+def _require_behaviour_logprobs(trajectories: list[Trajectory], config) -> None:
+    if config.off_policy_correction == "none":
+        return
+    lacking = [t.id for t in trajectories if t.behaviour_logprobs is None]
+    if lacking:
+        raise TrainerError(
+            "MissingBehaviourLogprobs",
+            f"off-policy correction {config.off_policy_correction!r} needs the engine's behaviour log-probs, "
+            f"but {len(lacking)} trajectories have none (first: {lacking[0]}); they were generated before "
+            "engines recorded them. Use trainer.offPolicyCorrection: none for these rollouts.",
+            retryable=False,
+        )
+
+
+def _staleness(trajectories: list[Trajectory], updated_version: int) -> int:
+    """The updated policy's version minus the oldest version that generated a turn (0 unrecorded)."""
+    oldest = [min(t.turn_policy_versions) for t in trajectories if t.turn_policy_versions]
+    return max(0, updated_version - min(oldest)) if oldest else 0
+
+
+def _off_policy_weights(trajectories: list[Trajectory], old: list[torch.Tensor], config) -> tuple[list, dict]:
+    """Per trajectory (T_i,) loss weights of the configured correction, and the statistics of the
+    raw importance weights π_old/π_behaviour and of |behaviour - trainer| over model tokens
+    (null when no trajectory carries behaviour log-probs)."""
+    weights, raw_values, gaps = [], [], []
+    for t, old_row in zip(trajectories, old):
+        if t.behaviour_logprobs is None:
+            weights.append(torch.ones_like(old_row))
+            continue
+        p = len(t.prompt_token_ids)
+        behaviour = torch.zeros_like(old_row)
+        behaviour[p - 1 :] = torch.tensor(t.behaviour_logprobs, dtype=old_row.dtype)
+        model_token = torch.zeros_like(old_row, dtype=torch.bool)
+        model_token[p - 1 :] = torch.tensor(t.action_mask, dtype=torch.bool)
+        weight, raw = behaviour_weights(old_row, behaviour, config.off_policy_correction, config.importance_weight_cap)
+        weights.append(torch.where(model_token, weight, torch.ones_like(weight)))
+        raw_values.append(raw[model_token])
+        gaps.append((behaviour - old_row).abs()[model_token])
+    if not raw_values or sum(r.numel() for r in raw_values) == 0:
+        return weights, _no_behaviour()
+    raw, gap = torch.cat(raw_values), torch.cat(gaps)
+    return weights, dict(
+        importance_weight_mean=float(raw.mean()),
+        importance_weight_max=float(raw.max()),
+        importance_weight_truncated_fraction=float((raw > config.importance_weight_cap).float().mean()),
+        logprob_gap=float(gap.mean()),
+    )
 
 
 class Trainer:
@@ -145,26 +229,23 @@ class Trainer:
     def _new_optimizer(self, parameters, lr: float = 1e-6) -> torch.optim.Optimizer:
         return torch.optim.AdamW(parameters, lr=lr, fused=self.device.type == "cuda")
 
-    def _configure_optimizers(self, hyper: Hyperparameters) -> None:
-        """Creates the optimizers on first use; applies this step's hyperparameters (lr may change
+    def _configure_optimizers(self, config) -> None:
+        """Creates the optimizers on first use; applies this step's settings (lr may change
         between steps by operator update, the optimizer's moments carry over)."""
         if self.optimizer is None:
-            self.optimizer = self._new_optimizer(self.model.parameters(), hyper.lr)
-        groups = list(self.optimizer.param_groups)
-        if hyper.actor_critic:
+            self.optimizer = self._new_optimizer(self.model.parameters(), config.learning_rate)
+        if actor_critic(config):
             if self.critic is None:
                 self.critic = self.dist.shard(Critic(self.base_model_dir).to(self.device))
             if self.critic_optimizer is None:
                 self.critic_optimizer = self._new_optimizer(self.critic.parameters())
-            for group in self.critic_optimizer.param_groups:
-                group["lr"] = hyper.critic_lr if hyper.critic_lr is not None else hyper.lr
-                group["betas"] = (hyper.adam_beta1, hyper.adam_beta2)
-                group["weight_decay"] = hyper.weight_decay
-        for group in groups:
-            group["lr"] = hyper.lr
-            group["betas"] = (hyper.adam_beta1, hyper.adam_beta2)
-            group["weight_decay"] = hyper.weight_decay
-        if hyper.kl_coef > 0 and self.reference is None:
+        rates = ((self.optimizer, config.learning_rate), (self.critic_optimizer, config.critic_learning_rate))
+        for optimizer, lr in rates:
+            for group in optimizer.param_groups if optimizer is not None else []:
+                group["lr"] = lr
+                group["betas"] = (config.adam_beta1, config.adam_beta2)
+                group["weight_decay"] = config.weight_decay
+        if config.kl_coef > 0 and self.reference is None:
             # Only when KL is on: a frozen copy of the base model costs a second model's memory.
             reference, _ = load_policy(self.base_model_dir, self.device)
             self.reference = self.dist.shard(reference.requires_grad_(False))
@@ -176,14 +257,14 @@ class Trainer:
         step: int,
         scored_paths: list[str],
         checkpoint_dir: str,
-        hyper: dict | None = None,
+        settings: dict | None = None,
         export_onnx: bool = False,
     ) -> dict:
         target = Path(checkpoint_dir).resolve()
         if self.dist.decide(ckpt.is_complete(target)):
             return self._reuse(step, target, export_onnx)
         self._require_model()
-        config = Hyperparameters.from_json(hyper)
+        config = parse_settings(settings)
         if self.version != step - 1:
             raise TrainerError(
                 "PolicyVersionMismatch",
@@ -192,6 +273,7 @@ class Trainer:
         ckpt.maybe_stall(step)
         # Validation before anything is trained or written.
         trajectories = read_scored(scored_paths, vocab_size=self.model.get_input_embeddings().num_embeddings)
+        _require_behaviour_logprobs(trajectories, config)
         if self.dist.is_writer:
             ckpt.remove_partial(target)
         device = self.dist.device(resolve_device(config.device))
@@ -204,26 +286,38 @@ class Trainer:
         self._configure_optimizers(config)
         started = time.perf_counter()
         kept, groups_filtered = (
-            filter_uniform_groups(trajectories) if config.dynamic_filtering else (trajectories, 0)
+            filter_groups(trajectories, config.filter_reward_low, config.filter_reward_high)
+            if config.dynamic_filtering
+            else (trajectories, 0)
         )
-        metrics = self._update(kept, config, step) if kept else self._idle_metrics()
+        masked = masked_reasons(config)
+        trained = [i for i, t in enumerate(kept) if masked.isdisjoint(t.mask_reasons)]
+        batch = self._experience(kept, trained, config, step) if trained else None
+        metrics = self._update(batch, config, step) if batch else UpdateStats().finish(self.dist)
         elapsed = time.perf_counter() - started
         metrics.update(
-            step=step,
-            lr=config.lr,
-            groups_filtered=groups_filtered,
-            groups=len({t.prompt_id for t in trajectories}),
+            learning_rate=config.learning_rate,
+            temperature=config.temperature,
             trajectories=len(trajectories),
-            tokens_per_s=metrics["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
+            groups=len({t.prompt_id for t in trajectories}),
+            groups_filtered=groups_filtered,
+            trajectories_trained=len(trained),
+            **{f"masked_{snake}": sum(reason in masked and reason in t.mask_reasons for t in kept)
+               for reason, snake in (("truncated", "truncated"), ("repetitive", "repetitive"),
+                                     ("unpairedCode", "unpaired_code"))},
+            tokens_per_second=metrics["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
             update_seconds=elapsed,
+            staleness=_staleness([kept[i] for i in trained], self.version),
+            **(batch.off_policy if batch else _no_behaviour()),
         )
+        metrics = {name: metrics[name] for name in METRIC_NAMES}  # the record, in its defined order
         self.version = self.step = step
         meta = {
             "step": step,
             "version": step,
             "base_model_dir": self.base_model_dir,
             "metrics": metrics,
-            "hyper": asdict(config),
+            "settings": dataclasses.asdict(config),
             "scored_paths": scored_paths,
         }
         self.progress({"phase": "checkpoint", "step": step})
@@ -236,7 +330,7 @@ class Trainer:
         log(
             f"step {step}: loss {metrics['loss']:.4f} grad_norm {metrics['grad_norm']:.4f} "
             f"clip {metrics['clip_fraction']:.3f} entropy {metrics['entropy']:.3f} kl {metrics['kl']:.4f} "
-            f"filtered {groups_filtered} tokens/s {metrics['tokens_per_s']:.0f}"
+            f"filtered {groups_filtered} masked {len(kept) - len(trained)} tokens/s {metrics['tokens_per_second']:.0f}"
         )
         return {**metrics, "reused": False, "version": step}
 
@@ -249,12 +343,9 @@ class Trainer:
         if export_onnx and self.dist.is_writer and not (target / "onnx").exists():
             self.export_onnx(str(target / "hf"), str(target / "onnx"))
         log(f"step {step}: checkpoint {target} already committed, reused without training")
-        return {**meta["metrics"], "reused": True, "version": meta["version"]}
-
-    def _idle_metrics(self) -> dict:
-        """Every group was filtered: no gradient, the policy is carried over unchanged."""
-        return dict(loss=0.0, grad_norm=0.0, kl=0.0, clip_fraction=0.0, entropy=0.0, value_loss=0.0,
-                    trained_tokens=0, action_tokens=0, optimizer_steps=0, skipped_steps=0)
+        # A checkpoint committed by an older trainer lacks the newer metrics: they read 0 / null.
+        recorded = {**_older_checkpoint_metrics(), **meta["metrics"]}
+        return {**{name: recorded[name] for name in METRIC_NAMES}, "reused": True, "version": meta["version"]}
 
     def _forward(self, trajectories: list[Trajectory], temperature: float, with_entropy: bool = False):
         packed = pack(trajectories, pad_token_id(self.tokenizer, self.model)).to(self.device)
@@ -265,22 +356,25 @@ class Trainer:
         return packed, logprobs, entropy
 
     @torch.no_grad()
-    def _experience(self, kept: list[Trajectory], config: Hyperparameters) -> dict[str, list[torch.Tensor]]:
-        """Old logprobs of the policy as it is before the update (the engine's are not trusted:
-        another numeric path), plus reference logprobs and critic values when used. Per
-        trajectory, on CPU, length T_i = len - 1."""
+    def _experience(self, kept: list[Trajectory], trained: list[int], config, step: int) -> "UpdateBatch":
+        """Everything the loss needs, per trained trajectory (T_i = length - 1 columns, on CPU):
+        old log-probs of the policy as it is before the update (the proximal policy; the engine's
+        are another numeric path and possibly an older version), reference log-probs and critic
+        values when used, advantages (and PPO returns), and the off-policy weights."""
+        self.progress({"phase": "experience", "step": step, "trajectories": len(trained)})
+        trajectories = [kept[i] for i in trained]
         rows: dict[str, dict[int, torch.Tensor]] = {"old": {}, "ref": {}, "values": {}}
-        for chunk, live in self.dist.local_chunks(list(range(len(kept))), config.micro_batch_size):
-            trajs = [kept[i] for i in chunk]
+        for chunk, weight in self.dist.local_chunks(list(range(len(trajectories))), config.micro_batch_size):
+            trajs = [trajectories[i] for i in chunk]
             packed, old, _ = self._forward(trajs, config.temperature)
             ref = values = None
             if self.reference is not None:
                 with autocast(self.device):
                     ref, _ = token_logprobs(self.reference, packed.input_ids, packed.attention_mask, config.temperature)
-            if self.critic is not None and config.actor_critic:
+            if self.critic is not None and actor_critic(config):
                 with autocast(self.device):
                     values = self.critic(packed.input_ids, packed.attention_mask)
-            if not live:
+            if weight == 0:  # a padding chunk: its rows belong to another rank
                 continue
             for row, (i, t) in enumerate(zip(chunk, trajs)):
                 width = t.length - 1
@@ -290,128 +384,121 @@ class Trainer:
                 if values is not None:
                     rows["values"][i] = values[row, :width].float().cpu()
         rows = self.dist.gather_rows(rows)
-        return {name: [by_index[i] for i in sorted(by_index)] for name, by_index in rows.items()}
+        per_row = {name: [by_index[i] for i in sorted(by_index)] for name, by_index in rows.items()}
+        per_row["advantages"], per_row["returns"] = self._advantages(kept, trained, config, per_row)
+        per_row["weights"], off_policy = _off_policy_weights(trajectories, per_row["old"], config)
+        return UpdateBatch(trajectories, per_row, off_policy)
 
-    def _advantages(self, kept: list[Trajectory], config: Hyperparameters, experience: dict) -> tuple:
-        """Per-trajectory advantages (and PPO returns), each (T_i,)."""
+    def _advantages(self, kept: list[Trajectory], trained: list[int], config, rows: dict) -> tuple:
+        """Per trained trajectory advantages (and PPO returns), each (T_i,). The group baselines
+        count every trajectory of the kept groups (a masked one was sampled all the same); the
+        whitening counts only the action tokens that enter the loss."""
         full = pack(kept, 0)
+        in_loss = torch.zeros(len(kept), 1)
+        in_loss[trained] = 1.0
+        loss_mask = full.action_mask * in_loss
         rewards = torch.tensor([t.reward for t in kept])
         groups = group_indices(kept)
         returns = None
         if config.algorithm == "grpo":
-            advantages = token_advantages(grpo_advantages(rewards, groups), full.action_mask)
+            advantages = token_advantages(grpo_advantages(rewards, groups), loss_mask)
         elif config.algorithm == "reinforce_pp_baseline":
-            advantages = reinforce_pp_baseline_advantages(rewards, groups, full.action_mask)
+            advantages = reinforce_pp_baseline_advantages(rewards, groups, loss_mask)
         else:
-            values = _pad_rows(experience["values"], full.action_mask.shape[1])
+            values = torch.zeros_like(loss_mask)
+            values[trained] = _pad_rows(rows["values"], loss_mask.shape[1])
             advantages, returns = gae_advantages(
-                values, rewards, full.response_mask, full.last_index, config.gae_gamma, config.gae_lambda
+                values, rewards, loss_mask, full.last_action_index, config.gae_gamma, config.gae_lambda
             )
-            advantages = masked_whiten(advantages, full.action_mask)
-        widths = [t.length - 1 for t in kept]
-        per_adv = [advantages[i, :w] for i, w in enumerate(widths)]
-        per_ret = [returns[i, :w] for i, w in enumerate(widths)] if returns is not None else None
+            advantages = masked_whiten(advantages, loss_mask)
+        widths = [kept[i].length - 1 for i in trained]
+        per_adv = [advantages[i, :w] for i, w in zip(trained, widths)]
+        per_ret = [returns[i, :w] for i, w in zip(trained, widths)] if returns is not None else None
         return per_adv, per_ret
 
-    def _update(self, kept: list[Trajectory], config: Hyperparameters, step: int) -> dict:
-        self.progress({"phase": "experience", "step": step, "trajectories": len(kept)})
-        experience = self._experience(kept, config)
-        advantages, returns = self._advantages(kept, config, experience)
+    # ---- the update: one screen -----------------------------------------------------------------
+
+    def _update(self, batch: "UpdateBatch", config, step: int) -> dict:
+        """ppo_epochs passes over the batch in seeded shuffled mini-batches; one optimizer step per
+        mini-batch, its gradient accumulated over micro-batches."""
+        stats = UpdateStats()
         shuffle = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        sums = dict(loss=0.0, grad_norm=0.0, value_loss=0.0, kl=0.0, clipped=0.0, entropy=0.0, tokens=0.0)
-        optimizer_steps = skipped = trained_tokens = 0
         total = config.ppo_epochs * config.mini_batches
         self.model.train()
-        for epoch in range(config.ppo_epochs):
-            order = torch.randperm(len(kept), generator=shuffle).tolist()
-            for mini in [m.tolist() for m in torch.tensor_split(torch.tensor(order), config.mini_batches)]:
+        for _epoch in range(config.ppo_epochs):
+            order = torch.randperm(len(batch.trajectories), generator=shuffle)
+            for mini in [m.tolist() for m in torch.tensor_split(order, config.mini_batches)]:
                 if not mini:
                     continue
-                token_count = max(1.0, float(sum(sum(kept[i].action_mask) for i in mini)))
-                sequence_count = float(len(mini))
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.critic_optimizer is not None:
-                    self.critic_optimizer.zero_grad(set_to_none=True)
-                mini_loss = mini_value_loss = 0.0
-                for micro, live in self.dist.local_chunks(mini, config.micro_batch_size):
-                    trajs = [kept[i] for i in micro]
-                    packed, logprobs, entropy = self._forward(trajs, config.temperature, with_entropy=True)
-                    width = logprobs.shape[1]
-                    mask = packed.action_mask
-                    old = _pad_rows([experience["old"][i] for i in micro], width).to(self.device)
-                    adv = _pad_rows([advantages[i] for i in micro], width).to(self.device)
-                    per_token, clipped = policy_loss(logprobs, old, adv, config.eps_low, config.eps_high)
-                    loss = aggregate(per_token, mask, config.loss_aggregation, token_count, sequence_count)
-                    if self.reference is not None:
-                        ref = _pad_rows([experience["ref"][i] for i in micro], width).to(self.device)
-                        kl = k3_kl(logprobs, ref)
-                        if config.kl_coef > 0:
-                            loss = loss + config.kl_coef * aggregate(
-                                kl, mask, config.loss_aggregation, token_count, sequence_count
-                            )
-                        if live:
-                            sums["kl"] += float((kl.detach() * mask).sum())
-                    if not live:
-                        loss = loss * 0.0  # a padding micro-batch: in FSDP's collectives, no gradient
-                    self.dist.backward(loss)
-                    mini_loss += float(loss.detach())
-                    if config.actor_critic:
-                        with autocast(self.device):
-                            values = self.critic(packed.input_ids, packed.attention_mask)
-                        old_values = _pad_rows([experience["values"][i] for i in micro], width).to(self.device)
-                        ret = _pad_rows([returns[i] for i in micro], width).to(self.device)
-                        critic_loss = aggregate(
-                            value_loss(values, old_values, ret, config.value_clip),
-                            mask, config.loss_aggregation, token_count, sequence_count,
-                        )
-                        if not live:
-                            critic_loss = critic_loss * 0.0
-                        self.dist.backward(critic_loss)
-                        mini_value_loss += float(critic_loss.detach())
-                    if not live:
-                        continue
-                    sums["clipped"] += float((clipped.float() * mask).sum())
-                    sums["entropy"] += float((entropy * mask).sum())
-                    sums["tokens"] += float(mask.sum())
-                    trained_tokens += int(packed.attention_mask.sum())
-                grad_norm = self.dist.clip_grad_norm(self.model.parameters(), config.max_grad_norm)
-                if math.isfinite(grad_norm):
-                    self.optimizer.step()
-                    if self.critic_optimizer is not None and config.actor_critic:
-                        self.dist.clip_grad_norm(self.critic.parameters(), config.max_grad_norm)
-                        self.critic_optimizer.step()
-                    optimizer_steps += 1
-                    sums["grad_norm"] += grad_norm
-                else:
-                    # A non-finite gradient would poison the weights for the rest of the run.
-                    skipped += 1
-                    log(f"step {step}: non-finite grad norm, optimizer step skipped")
-                sums["loss"] += mini_loss
-                sums["value_loss"] += mini_value_loss
-                self.progress(
-                    {"phase": "update", "step": step, "optimizer_step": optimizer_steps + skipped, "of": total}
-                )
+                counts = batch.counts(mini)
+                self._zero_grad()
+                for micro, weight in self.dist.local_chunks(mini, config.micro_batch_size):
+                    stats.add_micro_batch(self._micro_batch_loss(batch, micro, weight, counts, config))
+                stats.add_optimizer_step(self._optimizer_step(config, step))
+                self.progress({"phase": "update", "step": step, "optimizer_step": stats.passes, "of": total})
         self.model.eval()
         self.optimizer.zero_grad(set_to_none=True)
-        # Each rank summed its own sequences' losses and statistics (the grad norm is global already).
-        own = {name: value for name, value in sums.items() if name != "grad_norm"}
-        totals = self.dist.sum_over_ranks({**own, "trained_tokens": trained_tokens})
-        trained_tokens = int(totals.pop("trained_tokens"))
-        sums.update(totals)
-        passes = max(1, optimizer_steps + skipped)
-        tokens = max(1.0, sums["tokens"])
-        return dict(
-            loss=sums["loss"] / passes,
-            grad_norm=sums["grad_norm"] / max(1, optimizer_steps),
-            kl=sums["kl"] / tokens,
-            clip_fraction=sums["clipped"] / tokens,
-            entropy=sums["entropy"] / tokens,
-            value_loss=sums["value_loss"] / passes,
-            trained_tokens=trained_tokens,
-            action_tokens=int(sums["tokens"]),
-            optimizer_steps=optimizer_steps,
-            skipped_steps=skipped,
+        return stats.finish(self.dist)
+
+    def _micro_batch_loss(self, batch: "UpdateBatch", micro: list[int], weight: float, counts, config) -> dict:
+        """Forward, loss and backward of one micro-batch, its loss divided by the whole mini-batch's
+        token (or sequence) count so the accumulated gradient is the mini-batch's. weight 0 marks
+        a padding micro-batch (distributed.py): it joins FSDP's collectives and adds nothing.
+        Returns its weighted sums for UpdateStats."""
+        packed, logprobs, entropy = self._forward([batch.trajectories[i] for i in micro], config.temperature, True)
+        mask = packed.action_mask
+
+        def rows(name: str) -> torch.Tensor:
+            return _pad_rows([batch.rows[name][i] for i in micro], logprobs.shape[1]).to(self.device)
+
+        def mean(per_token: torch.Tensor) -> torch.Tensor:
+            return aggregate(per_token, mask, config.loss_aggregation, counts.tokens, counts.sequences)
+
+        per_token, clipped, dual_clipped = policy_loss(
+            logprobs, rows("old"), rows("advantages"), config.eps_low, config.eps_high, config.dual_clip
         )
+        loss = mean(per_token * rows("weights"))
+        kl_sum = 0.0
+        if self.reference is not None:
+            kl = k3_kl(logprobs, rows("ref"))
+            if config.kl_coef > 0:
+                loss = loss + config.kl_coef * mean(kl)
+            kl_sum = float((kl.detach() * mask).sum())
+        self.dist.backward(loss * weight)
+        critic_loss = torch.zeros(())
+        if actor_critic(config):
+            with autocast(self.device):
+                values = self.critic(packed.input_ids, packed.attention_mask)
+            critic_loss = mean(value_loss(values, rows("values"), rows("returns"), config.value_clip))
+            self.dist.backward(critic_loss * weight)
+        return dict(
+            loss=weight * float(loss.detach()),
+            value_loss=weight * float(critic_loss.detach()),
+            kl=weight * kl_sum,
+            clipped=weight * float((clipped.float() * mask).sum()),
+            dual_clipped=weight * float((dual_clipped.float() * mask).sum()),
+            entropy=weight * float((entropy * mask).sum()),
+            tokens=weight * float(mask.sum()),
+            trained_tokens=weight * float(packed.attention_mask.sum()),
+        )
+
+    def _zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.critic_optimizer is not None:
+            self.critic_optimizer.zero_grad(set_to_none=True)
+
+    def _optimizer_step(self, config, step: int) -> float | None:
+        """Clips and applies the accumulated gradient; the pre-clip grad norm, or None when it is not
+        finite and the step is skipped (it would poison the weights for the rest of the run)."""
+        grad_norm = self.dist.clip_grad_norm(self.model.parameters(), config.max_grad_norm)
+        if not math.isfinite(grad_norm):
+            log(f"step {step}: non-finite grad norm, optimizer step skipped")
+            return None
+        self.optimizer.step()
+        if self.critic_optimizer is not None and actor_critic(config):
+            self.dist.clip_grad_norm(self.critic.parameters(), config.max_grad_norm)
+            self.critic_optimizer.step()
+        return grad_norm
 
     # ---- persistence ------------------------------------------------------------------------
 
