@@ -25,6 +25,8 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { pythonProjectDir, venvPython } from '../activities/projectPaths';
 import { TrainerProcess } from '../activities/trainer/trainerProcess';
+import { toWireSettings } from '../activities/trainer/settingsSchema';
+import { trainerSchema, trainerSettings } from '../common/config';
 
 const { values } = parseArgs({
   options: {
@@ -79,10 +81,22 @@ async function measure(dir: string, model: string, scored: string, ranks: number
         step,
         scored_paths: [scored],
         checkpoint_dir: join(dir, `checkpoints-${ranks}`, `step-${step}`),
-        hyper: { algorithm: values.algorithm, lr: 1e-5, micro_batch_size: int('micro-batch'), device },
+        // The whole settings record, as the trainer activity sends it.
+        settings: toWireSettings(
+          trainerSettings(
+            trainerSchema.parse({
+              algorithm: values.algorithm,
+              learningRate: 1e-5,
+              microBatchSize: int('micro-batch'),
+              device,
+            }),
+            0,
+            1,
+          ),
+        ),
       });
       const wall = (performance.now() - started) / 1000;
-      const rate = Number(result.tokens_per_s);
+      const rate = Number(result.tokens_per_second);
       const warmup = step === 1;
       if (!warmup) rates.push(rate);
       console.log(

@@ -153,6 +153,16 @@ export interface RecordStepInput {
   skipped?: SkippedWork[];
   /** The policy version the step's rollouts sampled from (below policyVersion - 1 when pipelined). */
   behaviourPolicyVersion?: number;
+  /** Dynamic filtering's groups and the refill rounds that topped them up (`rollout.refillRounds`). */
+  groups?: StepGroupCounts;
+}
+
+export interface StepGroupCounts {
+  needed: number;
+  sampled: number;
+  kept: number;
+  refillRounds: number;
+  refillPrompts: number;
 }
 
 /**
@@ -203,6 +213,7 @@ export interface StepRecord {
   hyperparameters?: StepHyperparameters;
   skipped?: SkippedWork[];
   behaviourPolicyVersion?: number;
+  groups?: StepGroupCounts;
 }
 
 export interface SummarizeEvaluationInput {
@@ -247,6 +258,8 @@ export interface UpdatePolicyInput {
   /** The temperature this step's rollouts sampled at; the trainer's log-probs use it. Absent
    *  (workflows before it was sent): 1, what those runs trained with. */
   temperature?: number;
+  /** Train on at most this many kept groups (a refilled step keeps its configured batch). */
+  maxGroups?: number;
   exportOnnx: boolean;
 }
 

@@ -176,6 +176,13 @@ export const runConfigSchema = z
         temperature: samplingTemperature,
         topP: z.number().positive().max(1).default(1.0),
         maxResponseTokens: positiveInt.default(256),
+        /**
+         * When dynamic filtering keeps fewer groups than promptsPerStep, sample more prompts in
+         * up to this many further rounds (as further shards), as the paper's code samples until
+         * the batch is full; the update then trains on exactly promptsPerStep kept groups. 0: no
+         * refill (the step trains on what it kept).
+         */
+        refillRounds: z.number().int().min(0).max(16).default(0),
       })
       .strict()
       .prefault({}),

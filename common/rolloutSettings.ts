@@ -3,7 +3,8 @@
  * evaluation) from the run config and the live knobs, and passed unchanged workflow → shard →
  * generate. Pure: safe to import from workflows.
  */
-import type { EngineConfig, RunConfig } from './config';
+import { filterBandOf, type EngineConfig, type RunConfig } from './config';
+import type { FilterBand } from './dynamicFiltering';
 
 export interface SamplingParams {
   temperature: number;
@@ -22,6 +23,11 @@ export interface RolloutSettings {
   samplesPerPrompt: number;
   sandboxLimits: { timeoutS: number; memoryMb: number };
   formatMode: 'strict' | 'loose';
+  /**
+   * Dynamic filtering's band, for `score` to count the groups the trainer will keep (null:
+   * filtering off). Absent in settings built before it existed: score's default.
+   */
+  filterBand?: FilterBand | null;
   /** `timeouts.activityHeartbeatS` of the run: how soon a dead worker's turn is retried. */
   heartbeatTimeoutS?: number;
 }
@@ -47,6 +53,7 @@ export function trainingRolloutSettings(config: RunConfig, knobs: RolloutKnobs):
     samplesPerPrompt: config.rollout.samplesPerPrompt,
     sandboxLimits: config.sandbox,
     formatMode: config.reward.formatMode,
+    filterBand: filterBandOf(config.trainer),
     heartbeatTimeoutS: config.timeouts.activityHeartbeatS,
   };
 }

@@ -144,7 +144,14 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
   const finished = generated;
   const score = await attempt('score', () =>
     reward.score.executeWithOptions({ summary: `${label}: score`, ...heartbeat }, [
-      { runId, step, shard, generatedKey: finished.generatedKey, formatMode: settings.formatMode },
+      {
+        runId,
+        step,
+        shard,
+        generatedKey: finished.generatedKey,
+        formatMode: settings.formatMode,
+        ...(settings.filterBand !== undefined ? { filterBand: settings.filterBand } : {}),
+      },
     ]),
   );
   account('scoreS', score.timing);

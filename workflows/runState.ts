@@ -21,7 +21,18 @@ export interface StepRollout {
   skipped: SkippedWork[];
   /** Workflow time the rollout started (ms since epoch). */
   startedAtMs: number;
+  /** Groups sampled and kept by dynamic filtering, and the refill rounds that topped them up. */
+  groups?: StepGroups;
   timings: ShardTimings & { rolloutS: number };
+}
+
+export interface StepGroups {
+  /** Groups the update trains on at most: promptsPerStep. */
+  needed: number;
+  sampled: number;
+  kept: number;
+  refillRounds: number;
+  refillPrompts: number;
 }
 
 export interface RunState {

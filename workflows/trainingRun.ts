@@ -405,6 +405,8 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
               seed: config.seed,
               // The temperature this step's rollouts sampled at: the trainer's log-probs use it.
               temperature: batch.hyperparameters.temperature,
+              // A refilled step may have kept more groups than its batch: train on the batch.
+              ...(batch.groups ? { maxGroups: batch.groups.needed } : {}),
               exportOnnx: config.engine.kind === 'onnx',
             },
           ],
@@ -450,6 +452,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
                 evaluation,
                 hyperparameters: batch.hyperparameters,
                 behaviourPolicyVersion: batch.behaviourPolicyVersion,
+                ...(batch.groups ? { groups: batch.groups } : {}),
                 skipped: [...batch.skipped, ...board.takeSkipped(step)],
                 timings: {
                   stepS: (Date.now() - batch.startedAtMs) / 1000,

@@ -18,6 +18,7 @@ export async function recordStep(store: ArtifactStore, input: RecordStepInput): 
     ...(input.timings ? { timings: input.timings } : {}),
     ...(input.hyperparameters ? { hyperparameters: input.hyperparameters } : {}),
     ...(input.skipped && input.skipped.length > 0 ? { skipped: input.skipped } : {}),
+    ...(input.groups ? { groups: input.groups } : {}),
     ...(input.behaviourPolicyVersion !== undefined
       ? { behaviourPolicyVersion: input.behaviourPolicyVersion }
       : {}),

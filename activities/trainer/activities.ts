@@ -120,6 +120,7 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
           checkpoint_dir: store.pathOf(checkpointKey),
           settings,
           export_onnx: input.exportOnnx,
+          ...(input.maxGroups !== undefined ? { max_groups: input.maxGroups } : {}),
         },
         onProgress,
       );

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { taskQueues } from '../../common/activityContracts';
+import { taskQueues, type StepRecord } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import { projectRoot } from '../../activities/projectPaths';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
@@ -45,6 +45,8 @@ test('two steps of a tiny run complete with every component real', async () => {
           data: { train: easyRows, validation: join(projectRoot, 'data/tasks/validation.jsonl') },
           rollout: { promptsPerStep: 8, samplesPerPrompt: 8, shards: 2, maxResponseTokens: 64 },
           evaluation: { every: 2, prompts: 4 },
+          // Every step's weights kept, to compare them (retention keeps only the last and best).
+          checkpoints: { keepWeightsEvery: 1 },
         }),
       },
     ],
@@ -64,14 +66,24 @@ test('two steps of a tiny run complete with every component real', async () => {
     .trim()
     .split('\n');
   assert.equal(metricsLines.length, 2);
-  const records = metricsLines.map(
-    (line) => JSON.parse(line) as { step: number; rollout: { trajectories: number } },
-  );
+  const records = metricsLines.map((line) => JSON.parse(line) as StepRecord);
   assert.deepEqual(
     records.map((r) => r.step),
     [1, 2],
   );
-  for (const record of records) assert.equal(record.rollout.trajectories, 64, 'prompts × samples per step');
+  for (const record of records) {
+    assert.equal(record.rollout.trajectories, 64, 'prompts × samples per step');
+    // Where the step's time went, measured by the workers and the workflow.
+    const t = record.timings!;
+    assert.ok(t.generateS > 0 && t.scoreS > 0 && t.updateS > 0, JSON.stringify(t));
+    assert.ok(t.rolloutS > 0 && t.stepS >= t.rolloutS + t.updateS - 1e-6, JSON.stringify(t));
+    assert.deepEqual(record.hyperparameters, {
+      learningRate: 1e-3,
+      temperature: 1,
+      toolBudget: 2,
+    });
+  }
+  assert.ok(records[1]!.timings!.evaluationS > 0, 'step 2 was evaluated');
 
   const status = await handle.query(statusQuery);
   assert.equal(status.phase, 'completed');

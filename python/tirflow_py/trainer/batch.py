@@ -163,6 +163,16 @@ def filter_groups(trajectories: list[Trajectory], low: float, high: float) -> tu
     return [t for t in trajectories if t.prompt_id not in dropped], len(dropped)
 
 
+def first_groups(trajectories: list[Trajectory], max_groups: int | None) -> list[Trajectory]:
+    """The trajectories of the first `max_groups` groups, in order of first appearance (all
+    of them when `max_groups` is None)."""
+    if max_groups is None:
+        return trajectories
+    order = list(dict.fromkeys(t.prompt_id for t in trajectories))  # first appearance, no repeats
+    chosen = set(order[:max_groups])
+    return [t for t in trajectories if t.prompt_id in chosen]
+
+
 @dataclass
 class PackedBatch:
     """Right-padded tensors of a list of trajectories. B sequences, L = longest length, T = L - 1."""

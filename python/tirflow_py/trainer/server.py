@@ -42,6 +42,7 @@ COMMANDS: dict[str, Handler] = {
         str(_require(r, "checkpoint_dir")),
         r.get("settings"),
         bool(r.get("export_onnx", False)),
+        None if r.get("max_groups") is None else int(r["max_groups"]),
     ),
     "save": lambda t, r: t.save(str(_require(r, "checkpoint_dir"))),
     "export_onnx": lambda t, r: t.export_onnx(r.get("model_dir"), str(_require(r, "out_dir"))),

@@ -31,7 +31,7 @@ import torch
 from . import checkpoint as ckpt
 from .advantages import gae_advantages, grpo_advantages, masked_whiten, reinforce_pp_baseline_advantages
 from .advantages import token_advantages
-from .batch import Trajectory, filter_groups, group_indices, pack, read_scored
+from .batch import Trajectory, filter_groups, first_groups, group_indices, pack, read_scored
 from .distributed import Distributed
 from .errors import TrainerError
 from .losses import aggregate, behaviour_weights, k3_kl, policy_loss, value_loss
@@ -259,7 +259,10 @@ class Trainer:
         checkpoint_dir: str,
         settings: dict | None = None,
         export_onnx: bool = False,
+        max_groups: int | None = None,
     ) -> dict:
+        """One RL step. `max_groups`: train on at most this many kept groups, the first in the
+        scored files' order (a refilled step keeps its batch at the configured size)."""
         target = Path(checkpoint_dir).resolve()
         if self.dist.decide(ckpt.is_complete(target)):
             return self._reuse(step, target, export_onnx)
@@ -290,6 +293,7 @@ class Trainer:
             if config.dynamic_filtering
             else (trajectories, 0)
         )
+        kept = first_groups(kept, max_groups)
         masked = masked_reasons(config)
         trained = [i for i, t in enumerate(kept) if masked.isdisjoint(t.mask_reasons)]
         batch = self._experience(kept, trained, config, step) if trained else None
