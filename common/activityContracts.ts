@@ -4,6 +4,7 @@
  * Inputs and results are small: keys, counts and metrics (claim check).
  */
 import type { TrainerConfig } from './config';
+import type { DatasetFields } from './dataset';
 import type { StepMetrics } from './metrics';
 import type { PolicyRef } from './policy';
 import type { RolloutSettings } from './rolloutSettings';
@@ -24,8 +25,9 @@ export interface GenerateInput {
   rollout: RolloutSettings;
   /** Shard seed; per-trajectory seeds derive from it and the sample index. */
   seed: number;
-  /** Turn 0: where the shard's trajectories start (samples per prompt: `rollout.samplesPerPrompt`). */
-  prompts?: { datasetPath: string; rowIndices: number[] };
+  /** Turn 0: where the shard's trajectories start (samples per prompt: `rollout.samplesPerPrompt`;
+   *  `fields`: the dataset's column mapping, if any). */
+  prompts?: { datasetPath: string; rowIndices: number[]; fields?: DatasetFields };
   /** Turn > 0: the previous turn's trajectories and their execution results. */
   previous?: { generatedKey: string; executedKey: string | null };
 }
