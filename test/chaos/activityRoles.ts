@@ -9,7 +9,12 @@ import {
 } from '../../common/activityContracts';
 
 // `satisfies` fails the type check when an activity is added to a contract but not here.
-const rollout = { prepareRun: 'rollout', generate: 'rollout', restoreRun: 'rollout' } satisfies Record<
+const rollout = {
+  prepareRun: 'rollout',
+  selectEvaluationRows: 'rollout',
+  generate: 'rollout',
+  restoreRun: 'rollout',
+} satisfies Record<
   keyof RolloutActivities,
   'rollout'
 >;
@@ -19,6 +24,7 @@ const reward = {
   recordStep: 'reward',
   summarizeEvaluation: 'reward',
   pruneCheckpoints: 'reward',
+  recordEvaluation: 'reward',
 } satisfies Record<
   keyof RewardActivities,
   'reward'
