@@ -142,6 +142,33 @@ function validationChart(runs: readonly RunData[]): ChartSpec {
   return stepLineChart(runs, points, { id, title, caption, yTitle: 'validation accuracy', share: true });
 }
 
+/** One chart per benchmark evaluated in training (evaluation.benchmarks): accuracy per evaluation. */
+function benchmarkCharts(runs: readonly RunData[]): ChartSpec[] {
+  const names = [...new Set(runs.flatMap((r) => r.benchmarks.map((b) => b.name)))].sort();
+  return names.map((name) => {
+    const points = runs.flatMap((run) =>
+      (run.benchmarks.find((b) => b.name === name)?.evaluations ?? []).map((e) => ({
+        run: run.label,
+        step: e.step,
+        value: e.summary.accuracy,
+      })),
+    );
+    const last = runs.flatMap((r) => r.benchmarks.find((b) => b.name === name)?.evaluations.at(-1) ?? []);
+    const skipped = Math.max(0, ...last.map((e) => e.summary.promptsSkipped ?? 0));
+    const note =
+      skipped > 0
+        ? ` ${skipped} of ${last[0]!.summary.prompts} prompts do not fit the model's context: skipped, counted wrong.`
+        : '';
+    return stepLineChart(runs, points, {
+      id: `benchmark-${name}`,
+      title: `Benchmark: ${name}`,
+      caption: `Accuracy on ${name} at each evaluation (greedy unless the run samples k > 1: avg@k).${note}`,
+      yTitle: `${name} accuracy`,
+      share: true,
+    });
+  });
+}
+
 const EXECUTION_STATUSES: { status: ExecutionStatus; color: string }[] = [
   { status: 'ok', color: '#4c9f70' },
   { status: 'error', color: '#d1603d' },
@@ -246,6 +273,7 @@ export function reportCharts(runs: readonly RunData[]): ChartSpec[] {
       },
     ),
     validationChart(runs),
+    ...benchmarkCharts(runs),
     executionChart(runs),
   ];
 }
