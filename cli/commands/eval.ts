@@ -114,8 +114,13 @@ export function parseEvaluationSets(value: string, config: RunConfig): Evaluatio
     .filter((p) => p !== '')
     .map((entry): EvaluationSet => {
       if (isBuiltinBenchmark(entry)) {
-        // A config may point a shipped name at its own copy of the file.
-        return config.evaluation.benchmarks.find((b) => b.name === entry) ?? { name: entry };
+        // A config may point a shipped name at its own copy of the file; its sample size is the config's business.
+        const configured = config.evaluation.benchmarks.find((b) => b.name === entry);
+        return {
+          name: entry,
+          ...(configured?.path !== undefined ? { path: configured.path } : {}),
+          ...(configured?.fields !== undefined ? { fields: configured.fields } : {}),
+        };
       }
       if (entry === VALIDATION_SET)
         return {
@@ -181,7 +186,12 @@ export function progressLine(
     `sets done ${finished}/${unitCount}`,
     `elapsed ${duration(elapsedMs)}`,
   ];
-  if (generatedDone > 0 && known.length === unitCount && toGenerate > generatedDone)
+  // A rate from the first few prompts says little: wait for 5% of the work.
+  if (
+    generatedDone >= Math.max(1, 0.05 * toGenerate) &&
+    known.length === unitCount &&
+    toGenerate > generatedDone
+  )
     parts.push(`ETA ${duration((elapsedMs / generatedDone) * (toGenerate - generatedDone))}`);
   return `  ${parts.join(' | ')}`;
 }
