@@ -367,12 +367,16 @@ export function registerEval(program: Command): void {
         'folder for results.md, results.json and the sweep chart (default: <artifacts>/reports/<eval id>)',
       ),
   ).action(async (opts: EvalOptions) => {
-    const { config, source, runId } = evaluationConfig(opts);
+    const evaluation = evaluationConfig(opts);
+    const { source, runId } = evaluation;
+    let config = evaluation.config;
     const policy = parsePolicyRef(
       opts.policy,
       opts.artifacts,
       opts.config === undefined ? undefined : config,
     );
+    // A model folder is the model: prepareRun checks it, and the evaluation's stored config names it.
+    if (runId === null) config = { ...config, model: resolve(opts.policy) };
     let sets: EvaluationSet[] =
       opts.benchmarks !== undefined
         ? parseEvaluationSets(opts.benchmarks, config)
