@@ -11,10 +11,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { projectRoot } from '../../activities/projectPaths';
-import type { EvaluationRecord } from '../../common/activityContracts';
+import { taskQueues, type EvaluationRecord, type EvaluationSummary } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import { runTirflow } from '../support/cli';
 import { useRunHarness } from '../support/runHarness';
+import { uniqueName } from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
 
 const harness = useRunHarness();
@@ -98,6 +99,34 @@ void describe('tirflow eval', () => {
       String(unknown.stderr),
       /"aime2024" is neither a shipped benchmark \(aime24, aime25, amc23, math500\)/,
     );
+  });
+
+  void it('a training run evaluates its configured benchmarks every E steps; the report charts each', async () => {
+    const { temporal, worker, model } = harness();
+    const runId = uniqueName('bench-run');
+    const config = tinyRunConfig(model, {
+      steps: 1,
+      evaluation: { every: 1, prompts: 2, benchmarks: ['aime24', { name: 'amc23', prompts: 2 }] },
+    });
+    await temporal.client.workflow.execute('trainingRun', {
+      taskQueue: taskQueues.workflows,
+      workflowId: runId,
+      args: [{ runId, config }],
+    });
+    for (const step of [0, 1]) {
+      const aime = JSON.parse(
+        readFileSync(join(worker.artifactRoot, artifactKeys.evaluation(runId, step, 'aime24')), 'utf8'),
+      ) as EvaluationSummary;
+      assert.equal(aime.prompts, 30, 'a shipped benchmark is evaluated whole');
+      const amc = JSON.parse(
+        readFileSync(join(worker.artifactRoot, artifactKeys.evaluation(runId, step, 'amc23')), 'utf8'),
+      ) as EvaluationSummary;
+      assert.equal(amc.prompts, 2, "the config's sample");
+    }
+    const report = await runTirflow(['report', runId, '--artifacts', worker.artifactRoot]);
+    assert.equal(report.exitCode, 0, String(report.all));
+    const dir = join(worker.artifactRoot, 'reports', runId);
+    assert.ok(existsSync(join(dir, 'benchmark-aime24.png')) && existsSync(join(dir, 'benchmark-amc23.png')));
   });
 
   void it('a tool-budget sweep of the tiny model: one table and chart, numbers recorded as they come', async (t) => {
