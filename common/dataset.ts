@@ -64,6 +64,14 @@ const AUTO = {
   level: ['level'],
 } as const;
 
+/** The top-level columns a row is read from: the automatic names and the mapped ones. */
+export function datasetColumns(fields: DatasetFields): Set<string> {
+  const automatic: readonly string[] = Object.values(AUTO).flat();
+  const mapped = [fields.id, fields.problem, fields.answer, fields.solution, fields.level];
+  const names = [...automatic, ...mapped].filter((n): n is string => typeof n === 'string');
+  return new Set(names.flatMap((n) => [n, n.split('.')[0]!]));
+}
+
 /** The value at a dotted path (`a.b.c`) of a row, or undefined. */
 function lookup(row: Record<string, unknown>, path: string): unknown {
   if (path in row) return row[path];
