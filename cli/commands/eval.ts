@@ -312,10 +312,10 @@ export function registerEval(program: Command): void {
     program
       .command('eval')
       .description(
-        'Evaluate a policy on benchmarks (aime24, aime25, amc23, math500), the validation split or a dataset file:\n' +
-          'greedy accuracy or avg@k, pass@k, maj@k, code use and length per benchmark; a tool-budget sweep with\n' +
-          '--tool-budget 0,1,2,4,8. Workers must be running. Exit codes: 0 done (or detached), 1 evaluation failed,\n' +
-          '2 invalid input, 3 Temporal unreachable.',
+        'Evaluate a policy on benchmarks (aime24, aime25, amc23, math500), the validation split or a dataset ' +
+          'file: greedy accuracy or avg@k, pass@k, maj@k, code use and length per benchmark; a tool-budget ' +
+          'sweep with --tool-budget 0,1,2,4,8. Workers must be running.\n' +
+          'Exit codes: 0 done (or detached), 1 evaluation failed, 2 invalid input, 3 Temporal unreachable.',
       )
       .requiredOption(
         '--policy <ref>',
