@@ -1,5 +1,5 @@
 /**
- * Reads a run config file (YAML or JSON) and validates it. Relative paths in it (model, data)
+ * Reads a run config file (YAML or JSON) and validates it. Relative paths in it (model, data, benchmarks)
  * are resolved against the file's folder, or against the project root for the built-in
  * default, so workers started elsewhere find the same files.
  */
@@ -43,7 +43,18 @@ export function loadRunConfig(path: string | undefined, overrides: Record<string
       existsSync(absolute(config.model)) || config.model.startsWith('.')
         ? absolute(config.model)
         : config.model,
-    data: { train: absolute(config.data.train), validation: absolute(config.data.validation) },
+    data: {
+      ...config.data,
+      train: absolute(config.data.train),
+      validation: absolute(config.data.validation),
+    },
+    evaluation: {
+      ...config.evaluation,
+      // A shipped benchmark has no path: each worker finds it in its own checkout.
+      benchmarks: config.evaluation.benchmarks.map((set) =>
+        set.path === undefined ? set : { ...set, path: absolute(set.path) },
+      ),
+    },
     engine:
       config.engine.kind === 'openai' && config.engine.servedPolicyLink !== undefined
         ? { ...config.engine, servedPolicyLink: absolute(config.engine.servedPolicyLink) }

@@ -4,6 +4,8 @@
  * Inputs and results are small: keys, counts and metrics (claim check).
  */
 import type { TrainerConfig } from './config';
+import type { EvaluationSet } from './benchmarks';
+import type { DatasetFields } from './dataset';
 import type { FilterBand } from './dynamicFiltering';
 import type { StepMetrics } from './metrics';
 import type { PolicyRef } from './policy';
@@ -25,8 +27,9 @@ export interface GenerateInput {
   rollout: RolloutSettings;
   /** Shard seed; per-trajectory seeds derive from it and the sample index. */
   seed: number;
-  /** Turn 0: where the shard's trajectories start (samples per prompt: `rollout.samplesPerPrompt`). */
-  prompts?: { datasetPath: string; rowIndices: number[] };
+  /** Turn 0: where the shard's trajectories start (samples per prompt: `rollout.samplesPerPrompt`;
+   *  `fields`: the dataset's column mapping, if any). */
+  prompts?: { datasetPath: string; rowIndices: number[]; fields?: DatasetFields };
   /** Turn > 0: the previous turn's trajectories and their execution results. */
   previous?: { generatedKey: string; executedKey: string | null };
 }
@@ -88,6 +91,25 @@ export interface RestoreRunResult {
   history: StepRecord[];
   overrides: { learningRate?: number; temperature?: number; toolBudget?: number };
   baseEvaluation: EvaluationSummary | null;
+}
+
+export interface SelectEvaluationRowsInput {
+  set: EvaluationSet;
+  /** The policy whose tokenizer and context length decide which prompts fit. */
+  policy: PolicyRef;
+  template: 'tool' | 'noTool';
+  maxResponseTokens: number;
+}
+
+/** Which rows of an evaluation set are generated, and which are skipped as too long (with the rule). */
+export interface SelectEvaluationRowsResult {
+  /** The dataset file (a built-in benchmark resolved in the worker's checkout). */
+  path: string;
+  /** Rows in the file. */
+  rows: number;
+  /** Rows to generate, ascending. */
+  rowIndices: number[];
+  skipped: EvaluationSkips;
 }
 
 // ---- sandbox role (task queue "tirflow-sandbox") ----
@@ -218,26 +240,93 @@ export interface StepRecord {
 
 export interface SummarizeEvaluationInput {
   runId: string;
-  /** The evaluated policy's step; the summary is stored under artifactKeys.evaluation(runId, step, split). */
+  /** The evaluated policy's step; the summary is stored under artifactKeys.evaluation(runId, step, unit). */
   step: number;
+  /** The evaluation set: `validation` or a benchmark name. */
   split: string;
+  /** Name the summary is stored under when it differs from `split` (a sweep: `math500-tools-4`). */
+  unit?: string;
   policyVersion: number;
   samplesPerPrompt: number;
   scoredKeys: string[];
+  /** The settings the set was generated with, recorded in the summary. */
+  settings?: { toolBudget: number; temperature: number; maxResponseTokens: number };
+  /** Prompts of the set not generated (longer than the model's context allows); counted wrong. */
+  skipped?: EvaluationSkips;
 }
 
+/** Prompts an evaluation did not generate, and the rule that left them out. */
+export interface EvaluationSkips {
+  prompts: number;
+  byLevel: Record<string, number>;
+  /** The rule, in words: "prompt + 256 response tokens > 512 positions of the model's context". */
+  rule: string;
+}
+
+/**
+ * One policy on one evaluation set. The fields after `meanResponseTokens` are absent from
+ * summaries stored before benchmarks existed.
+ */
 export interface EvaluationSummary {
   split: string;
   policyVersion: number;
+  /** Prompts of the set, skipped ones included. */
   prompts: number;
   samplesPerPrompt: number;
-  /** Mean correctness over all samples (avg@k; = accuracy when greedy). */
+  /** Mean correctness over all samples (avg@k; = accuracy when greedy); skipped prompts count wrong. */
   accuracy: number;
-  /** Share of prompts with at least one correct sample. */
+  /** Share of prompts with at least one correct sample (pass@k with k = samplesPerPrompt). */
   passAtK: number;
   accuracyByLevel: Record<string, number>;
   codeRatio: number;
   meanResponseTokens: number;
+  toolBudget?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  maxResponseTokens?: number;
+  /** Prompts not generated (see `skipRule`); they count as wrong in every statistic. */
+  promptsSkipped?: number;
+  skipRule?: string;
+  /** Unbiased pass@j for j = 1, 2, 4, … and k, keyed by j. */
+  passAt?: Record<string, number>;
+  /** Majority vote over the k samples' extracted answers (grader equivalence). */
+  majAtK?: number;
+  /** Executed code blocks per response. */
+  codeCallsPerResponse?: number;
+  /** Share of responses cut by the token limit. */
+  truncationRate?: number;
+  /** Prompts per level (skipped ones included), the denominators of accuracyByLevel. */
+  promptsByLevel?: Record<string, number>;
+}
+
+/** One evaluated unit of a standalone evaluation: a set at one tool budget. */
+export interface EvaluationResult {
+  /** Stored and shown under this name: the set's, plus `-tools-B` in a sweep. */
+  unit: string;
+  set: string;
+  toolBudget: number;
+  summary: EvaluationSummary;
+}
+
+/** A standalone evaluation (`tirflow eval`): what was evaluated, how, and the results. */
+export interface EvaluationRecord {
+  evaluationId: string;
+  /** The policy as the user named it (RUN:STEP or a folder), its version and run (null for a folder). */
+  policy: { ref: string; version: number; runId: string | null };
+  /** Where the settings came from: "stored config of run X", a file, or the built-in defaults. */
+  configSource: string;
+  template: 'tool' | 'noTool';
+  engine: string;
+  samplesPerPrompt: number;
+  /** 0 = greedy. */
+  temperature: number;
+  maxResponseTokens: number;
+  toolBudgets: number[];
+  results: EvaluationResult[];
+}
+
+export interface RecordEvaluationInput {
+  record: EvaluationRecord;
 }
 
 // ---- trainer role (task queue "tirflow-trainer") ----
@@ -400,6 +489,7 @@ export interface ExportPolicyInput {
 
 export interface RolloutActivities {
   prepareRun(input: PrepareRunInput): Promise<PrepareRunResult>;
+  selectEvaluationRows(input: SelectEvaluationRowsInput): Promise<SelectEvaluationRowsResult>;
   generate(input: GenerateInput): Promise<GenerateResult>;
   restoreRun(input: RestoreRunInput): Promise<RestoreRunResult>;
 }
@@ -412,6 +502,7 @@ export interface RewardActivities {
   summarizeEvaluation(input: SummarizeEvaluationInput): Promise<EvaluationSummary>;
   /** Checkpoint retention: bookkeeping on the store, beside recordStep (not on the busy trainer). */
   pruneCheckpoints(input: PruneCheckpointsInput): Promise<PruneCheckpointsResult>;
+  recordEvaluation(input: RecordEvaluationInput): Promise<{ keys: string[] }>;
 }
 export interface TrainerActivities {
   updatePolicy(input: UpdatePolicyInput): Promise<UpdatePolicyResult>;

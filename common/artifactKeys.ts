@@ -25,7 +25,12 @@ export const artifactKeys = {
   checkpointsRoot: (runId: string): string => `runs/${runId}/checkpoints`,
   /** Trainer checkpoint directory of the policy produced by step `step`. */
   checkpoint: (runId: string, step: number): string => `runs/${runId}/checkpoints/step-${pad(step)}`,
-  /** Evaluation results of the policy after step `step` on a split. */
+  /** Evaluation results of the policy after step `step` on a split or benchmark (`math500-tools-4` in a sweep). */
   evaluation: (runId: string, step: number, split: string): string =>
     `runs/${runId}/eval/step-${pad(step)}-${split}.json`,
+  /** A standalone evaluation's (`tirflow eval`) settings and results, under its own id. */
+  evaluationRecord: (evaluationId: string): string => `runs/${evaluationId}/evaluation.json`,
+  /** The same record filed with the run whose policy it evaluated, for that run's report. */
+  runEvaluationRecord: (runId: string, evaluationId: string): string =>
+    `runs/${runId}/evaluations/${evaluationId}.json`,
 };

@@ -6,9 +6,56 @@
  */
 import { z } from 'zod';
 import { DEFAULT_FILTER_BAND, type FilterBand } from './dynamicFiltering';
+import {
+  BUILTIN_BENCHMARKS,
+  EVALUATION_SET_NAME,
+  VALIDATION_SET,
+  isBuiltinBenchmark,
+  type EvaluationSet,
+} from './benchmarks';
+import type { DatasetFields } from './dataset';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
+
+/** Column names (dotted for nested objects) for a dataset layout the reader does not know. */
+export const datasetFieldsSchema = z
+  .object({
+    id: z.string().min(1).optional(),
+    problem: z.string().min(1).optional(),
+    answer: z.string().min(1).optional(),
+    solution: z.string().min(1).optional(),
+    level: z.string().min(1).optional(),
+  })
+  .strict() satisfies z.ZodType<DatasetFields>;
+
+const builtinNames = Object.keys(BUILTIN_BENCHMARKS).join(', ');
+
+/**
+ * One benchmark: a short name of a shipped one (`math500`), or `{ name, path, fields?, prompts? }`
+ * for any dataset file (a shipped name with a path evaluates that file under the name).
+ */
+export const evaluationSetSchema = z.union([
+  z.string().refine(isBuiltinBenchmark, {
+    message: `unknown benchmark: the shipped ones are ${builtinNames} (or give { name, path })`,
+  }),
+  z
+    .object({
+      name: z
+        .string()
+        .regex(EVALUATION_SET_NAME, 'lower-case letters, digits, - and _ (at most 40)')
+        .refine((n) => n !== VALIDATION_SET, `"${VALIDATION_SET}" is the run's validation split`),
+      path: z.string().min(1).optional(),
+      fields: datasetFieldsSchema.optional(),
+      /** A fixed seeded sample of this many rows; 0 or absent = all rows. */
+      prompts: nonNegativeInt.optional(),
+    })
+    .strict(),
+]);
+
+function toEvaluationSet(entry: z.infer<typeof evaluationSetSchema>): EvaluationSet {
+  return typeof entry === 'string' ? { name: entry } : entry;
+}
 
 export const engineSchema = z.discriminatedUnion('kind', [
   z
@@ -158,6 +205,8 @@ export const runConfigSchema = z
       .object({
         train: z.string().min(1).default('data/tasks/train.jsonl'),
         validation: z.string().min(1).default('data/tasks/validation.jsonl'),
+        /** Column mapping of both files, for a layout the reader does not know by itself. */
+        fields: datasetFieldsSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -209,6 +258,37 @@ export const runConfigSchema = z
         samples: positiveInt.default(1),
         temperature: z.number().positive().max(2).default(1.0),
         toolBudget: z.number().int().min(0).max(20).optional(),
+        /**
+         * Benchmarks evaluated with the validation split every `every` steps (and at step 0), each
+         * charted in the report: shipped short names (aime24, aime25, amc23, math500) or
+         * { name, path, fields?, prompts? }.
+         */
+        benchmarks: z
+          .array(evaluationSetSchema)
+          .default([])
+          .transform((entries) => entries.map(toEvaluationSet))
+          .superRefine((sets, ctx) => {
+            const seen = new Set<string>();
+            sets.forEach((set, index) => {
+              if (seen.has(set.name))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [index],
+                  message: `benchmark "${set.name}" is named twice`,
+                });
+              seen.add(set.name);
+              if (set.path === undefined && !isBuiltinBenchmark(set.name))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [index, 'path'],
+                  message: `"${set.name}" is not a shipped benchmark (${builtinNames}): give its path`,
+                });
+            });
+          }),
+        /** Prompts per evaluation shard of a benchmark (more shards: finer progress, more concurrency). */
+        promptsPerShard: positiveInt.default(32),
+        /** Response token limit at evaluation (default: rollout.maxResponseTokens). */
+        maxResponseTokens: positiveInt.optional(),
       })
       .strict()
       .prefault({}),

@@ -91,7 +91,8 @@ export function computeStepMetrics(trajectories: readonly ScoredTrajectory[]): S
   }
 
   const accuracyByLevel: Record<string, number> = {};
-  for (const [level, group] of [...groupBy(trajectories, (t) => t.level)].sort(([a], [b]) =>
+  const levelled = trajectories.filter((t) => t.level !== ''); // '': the dataset has no levels
+  for (const [level, group] of [...groupBy(levelled, (t) => t.level)].sort(([a], [b]) =>
     a.localeCompare(b),
   )) {
     accuracyByLevel[level] = share(group.filter(correct).length, group.length);

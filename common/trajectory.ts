@@ -42,6 +42,7 @@ export interface Trajectory {
   problem: string;
   /** Reference answer (LaTeX or plain). */
   referenceAnswer: string;
+  /** The dataset row's level ("L3"); '' when the dataset has none. */
   level: string;
   /** Sampling seed of this trajectory: derived from (run seed, step, shard, sample). */
   seed: number;

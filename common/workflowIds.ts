@@ -13,4 +13,10 @@ export const workflowIds = {
   /** One shard of an evaluation. */
   evaluationShard: (runId: string, step: number, shard: number): string =>
     `${runId}/eval-step-${pad(step)}/shard-${shard}`,
+  /** The evaluation of one set (a benchmark, at one tool budget): `RUN/eval-step-0005/math500`. */
+  evaluationSet: (runId: string, step: number, unit: string): string =>
+    `${runId}/eval-step-${pad(step)}/${unit}`,
+  /** One shard of a set's evaluation: `RUN/eval-step-0005/math500/shard-3`. */
+  evaluationSetShard: (runId: string, step: number, unit: string, shard: number): string =>
+    `${runId}/eval-step-${pad(step)}/${unit}/shard-${shard}`,
 };

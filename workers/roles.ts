@@ -12,6 +12,8 @@ import { GraderPool } from '../activities/reward/graderPool';
 import { createRewardActivities } from '../activities/reward/score';
 import { prepareRun } from '../activities/run/prepareRun';
 import { recordStep } from '../activities/run/recordStep';
+import { recordEvaluation } from '../activities/run/recordEvaluation';
+import { selectEvaluationRows } from '../activities/run/selectEvaluationRows';
 import { summarizeEvaluation } from '../activities/run/summarizeEvaluation';
 import { createSandboxActivities, SandboxPool } from '../activities/sandbox';
 import { createTrainerActivities } from '../activities/trainer/activities';
@@ -58,6 +60,7 @@ export async function startRole(role: WorkerRole, options: RoleOptions): Promise
           generate: timed(generation.generate),
           prepareRun: prepareRun.bind(null, store),
           restoreRun: restoreRun.bind(null, store),
+          selectEvaluationRows: selectEvaluationRows.bind(null, store),
         },
         // One engine thread per process: shards take turns on it rather than thrash the cores.
         maxConcurrentActivities: 4,
@@ -86,8 +89,9 @@ export async function startRole(role: WorkerRole, options: RoleOptions): Promise
           ...scoring,
           score: timed(scoring.score),
           recordStep: recordStep.bind(null, store),
-          summarizeEvaluation: summarizeEvaluation.bind(null, store),
+          summarizeEvaluation: summarizeEvaluation.bind(null, { store, graders }),
           pruneCheckpoints: pruneCheckpoints.bind(null, store),
+          recordEvaluation: recordEvaluation.bind(null, store),
         },
         maxConcurrentActivities: 8,
         close: () => graders.close(),

@@ -12,6 +12,7 @@ import type {
   GenerateResult,
   ScoreResult,
 } from '../common/activityContracts';
+import type { DatasetFields } from '../common/dataset';
 import type { PolicyRef } from '../common/policy';
 import { rolloutSettingsOf, type LegacyRolloutFields, type RolloutSettings } from '../common/rolloutSettings';
 import { isCancellation } from '@temporalio/workflow';
@@ -29,6 +30,8 @@ export interface RolloutShardInput extends Partial<LegacyRolloutFields> {
   rollout?: RolloutSettings;
   seed: number;
   datasetPath: string;
+  /** Column mapping of the dataset (config `data.fields` or a benchmark's `fields`); absent = none. */
+  datasetFields?: DatasetFields;
   rowIndices: number[];
 }
 
@@ -89,7 +92,11 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
       {
         ...request,
         turn,
-        prompts: { datasetPath: input.datasetPath, rowIndices: input.rowIndices },
+        prompts: {
+          datasetPath: input.datasetPath,
+          rowIndices: input.rowIndices,
+          ...(input.datasetFields ? { fields: input.datasetFields } : {}),
+        },
       },
     ]),
   );

@@ -130,6 +130,8 @@ function runShards(
                 rollout: settings,
                 seed: deriveSeed(config.seed, step, shard),
                 datasetPath: config.data.train,
+                // A layout the reader needs told about (config `data.fields`); absent in old configs.
+                ...(config.data.fields ? { datasetFields: config.data.fields } : {}),
                 rowIndices,
               },
             ],

@@ -313,7 +313,13 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
     }
   }
 
+  /**
+   * The validation split, and the configured benchmarks beside it (each stored under the run for
+   * the report). Configs from before benchmarks existed have none, so their histories replay the
+   * same single child: no patch needed.
+   */
   async function evaluatePolicy(step: number, policy: PolicyRef): Promise<EvaluationSummary | null> {
+    const benchmarks = config.evaluation.benchmarks ?? [];
     try {
       return await board.untilDone(
         {
@@ -323,15 +329,27 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
           skippable: true,
           stopRequested: stopReached,
         },
-        () =>
-          executeChild(evaluate, {
-            workflowId: workflowIds.evaluation(runId, step),
-            staticSummary: `evaluate policy v${policy.version} on validation`,
-            ...childOptions(step)(),
-            args: [
-              { runId, step, policy, config, split: 'validation', splitRows: state.splitRows.validation },
-            ],
-          }),
+        async () => {
+          const [validation] = await Promise.all([
+            executeChild(evaluate, {
+              workflowId: workflowIds.evaluation(runId, step),
+              staticSummary: `evaluate policy v${policy.version} on validation`,
+              ...childOptions(step)(),
+              args: [
+                { runId, step, policy, config, split: 'validation', splitRows: state.splitRows.validation },
+              ],
+            }),
+            ...benchmarks.map((set) =>
+              executeChild(evaluate, {
+                workflowId: workflowIds.evaluationSet(runId, step, set.name),
+                staticSummary: `evaluate policy v${policy.version} on ${set.name}`,
+                ...childOptions(step)(),
+                args: [{ runId, step, policy, config, split: set.name, splitRows: 0, set }],
+              }),
+            ),
+          ]);
+          return validation;
+        },
       );
     } catch (err) {
       // A stop abandons a blocked evaluation; the step it belongs to is still recorded.

@@ -127,9 +127,9 @@ export function createGenerationActivities(deps: GenerationDeps) {
     if (input.turn === 0) {
       if (!input.prompts)
         throw ApplicationFailure.nonRetryable('generate turn 0 needs `prompts`', 'BadGenerateInput');
-      const { datasetPath, rowIndices } = input.prompts;
+      const { datasetPath, rowIndices, fields } = input.prompts;
       const { samplesPerPrompt } = rollout;
-      const rows = await loadTaskRows(datasetPath);
+      const rows = await loadTaskRows(datasetPath, fields);
       return rowIndices.flatMap((rowIndex) => {
         const row = rows[rowIndex];
         if (!row) {
@@ -147,7 +147,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
             promptId: row.id,
             problem: row.problem,
             referenceAnswer: row.answer,
-            level: row.level,
+            level: row.level ?? '',
             seed: trajectorySeed(input.seed, rowIndex, sampleIndex),
             promptTokenIds,
           }),

@@ -4,7 +4,7 @@
  * labels in command-line order). Pure: data in, spec out; rendering lives in render.ts.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { StepRecord } from '../../common/activityContracts';
+import type { EvaluationRecord, StepRecord } from '../../common/activityContracts';
 import type { ExecutionStatus } from '../../common/trajectory';
 import type { RunData } from './runData';
 import { updateCharts } from './updateCharts';
@@ -143,6 +143,33 @@ function validationChart(runs: readonly RunData[]): ChartSpec {
   return stepLineChart(runs, points, { id, title, caption, yTitle: 'validation accuracy', share: true });
 }
 
+/** One chart per benchmark evaluated in training (evaluation.benchmarks): accuracy per evaluation. */
+function benchmarkCharts(runs: readonly RunData[]): ChartSpec[] {
+  const names = [...new Set(runs.flatMap((r) => r.benchmarks.map((b) => b.name)))].sort();
+  return names.map((name) => {
+    const points = runs.flatMap((run) =>
+      (run.benchmarks.find((b) => b.name === name)?.evaluations ?? []).map((e) => ({
+        run: run.label,
+        step: e.step,
+        value: e.summary.accuracy,
+      })),
+    );
+    const last = runs.flatMap((r) => r.benchmarks.find((b) => b.name === name)?.evaluations.at(-1) ?? []);
+    const skipped = Math.max(0, ...last.map((e) => e.summary.promptsSkipped ?? 0));
+    const note =
+      skipped > 0
+        ? ` ${skipped} of ${last[0]!.summary.prompts} prompts do not fit the model's context: skipped, counted wrong.`
+        : '';
+    return stepLineChart(runs, points, {
+      id: `benchmark-${name}`,
+      title: `Benchmark: ${name}`,
+      caption: `Accuracy on ${name} at each evaluation (greedy unless the run samples k > 1: avg@k).${note}`,
+      yTitle: `${name} accuracy`,
+      share: true,
+    });
+  });
+}
+
 const EXECUTION_STATUSES: { status: ExecutionStatus; color: string }[] = [
   { status: 'ok', color: '#4c9f70' },
   { status: 'error', color: '#d1603d' },
@@ -247,7 +274,59 @@ export function reportCharts(runs: readonly RunData[]): ChartSpec[] {
       },
     ),
     validationChart(runs),
+    ...benchmarkCharts(runs),
     executionChart(runs),
     ...updateCharts(runs),
   ];
+}
+
+/**
+ * The tool-budget sweep of a standalone evaluation: accuracy, code calls per response and
+ * response length against the maximum number of executions, one line per benchmark.
+ */
+export function toolBudgetSweepChart(record: EvaluationRecord): ChartSpec {
+  const k = record.samplesPerPrompt;
+  const accuracy = k === 1 ? 'accuracy (greedy)' : `avg@${k}`;
+  const metrics = [accuracy, 'code calls / response', 'response tokens'];
+  const points = record.results.flatMap((r) => [
+    { benchmark: r.set, budget: r.toolBudget, metric: accuracy, value: r.summary.accuracy },
+    {
+      benchmark: r.set,
+      budget: r.toolBudget,
+      metric: metrics[1],
+      value: r.summary.codeCallsPerResponse ?? 0,
+    },
+    { benchmark: r.set, budget: r.toolBudget, metric: metrics[2], value: r.summary.meanResponseTokens },
+  ]);
+  const title = `Tool-budget sweep: ${record.policy.ref}`;
+  return {
+    id: 'tool-budget-sweep',
+    title,
+    caption:
+      'Accuracy, executed code blocks per response and mean response length (model tokens) against the ' +
+      'maximum number of code executions allowed per response, one line per benchmark.',
+    spec: {
+      $schema: SCHEMA,
+      title,
+      config: baseConfig,
+      data: { values: points },
+      facet: { column: { field: 'metric', type: 'nominal', title: null, sort: metrics } },
+      resolve: { scale: { y: 'independent' } },
+      spec: {
+        width: 240,
+        height: HEIGHT,
+        mark: { type: 'line', point: { size: 30 }, strokeWidth: 2 },
+        encoding: {
+          x: {
+            field: 'budget',
+            type: 'quantitative',
+            title: 'max executions per response',
+            axis: { values: record.toolBudgets, format: 'd' },
+          },
+          y: { field: 'value', type: 'quantitative', title: null },
+          color: { field: 'benchmark', type: 'nominal', title: 'benchmark' },
+        },
+      },
+    },
+  };
 }

@@ -4,6 +4,9 @@
  * Pure: summaries and rendered SVGs in, HTML text out.
  */
 import type { ChartSpec } from './charts';
+import type { RankCorrelationTest } from './correlation';
+import { describeSettings } from './evaluationTables';
+import { formatPValue } from './scalingLaw';
 import { levelsOf, type FirstLast, type RunSummary } from './summary';
 
 export interface RenderedChart {
@@ -104,6 +107,71 @@ ${rows.join('\n')}
 </tbody></table>`;
 }
 
+function trendCell(test: RankCorrelationTest): string {
+  if (test.rho === null) return correlationCell(null);
+  return `<td>${formatCorrelation(test.rho)} <span class="meta">(p ${escapeHtml(formatPValue(test.pValue))})</span></td>`;
+}
+
+function trendTable(summaries: readonly RunSummary[]): string {
+  const rows = summaries.map(
+    (s) =>
+      `<tr><td>${escapeHtml(s.label)}</td><td>${s.stepTrends.accuracy.n}</td>` +
+      trendCell(s.stepTrends.accuracy) +
+      trendCell(s.stepTrends.codeRatio) +
+      trendCell(s.stepTrends.responseLength) +
+      '</tr>',
+  );
+  return `<table id="trends">
+<thead><tr><th>run</th><th>steps</th><th>training accuracy</th><th>code ratio</th><th>response length</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table>`;
+}
+
+function benchmarkTable(summaries: readonly RunSummary[]): string {
+  const rows = summaries.flatMap((s) =>
+    s.benchmarks.map(
+      (b) =>
+        `<tr><td>${escapeHtml(s.label)}</td><td>${escapeHtml(b.name)}</td><td>${b.prompts}</td><td>${b.skipped}</td>` +
+        firstLastCell(b.accuracy, formatShare) +
+        '</tr>',
+    ),
+  );
+  if (rows.length === 0)
+    return '<p id="benchmarks" class="meta">No benchmarks evaluated in training (evaluation.benchmarks is empty).</p>';
+  return `<table id="benchmarks">
+<thead><tr><th>run</th><th>benchmark</th><th>prompts</th><th>skipped (too long)</th><th>accuracy</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table>`;
+}
+
+function standaloneTable(summaries: readonly RunSummary[]): string {
+  const records = summaries.flatMap((s) => s.standaloneEvaluations);
+  if (records.length === 0)
+    return '<p id="standalone" class="meta">None: <code>tirflow eval --policy RUN:STEP</code> files its results here.</p>';
+  const rows = records.flatMap((record) =>
+    record.results.map(
+      (r) =>
+        `<tr><td><code>${escapeHtml(record.evaluationId)}</code></td><td>${escapeHtml(r.unit)}</td>` +
+        `<td>${r.summary.prompts}</td><td>${r.summary.promptsSkipped ?? 0}</td><td>${formatShare(r.summary.accuracy)}</td>` +
+        `<td>${formatShare(r.summary.passAtK)}</td><td>${r.summary.majAtK === undefined ? 'n/a' : formatShare(r.summary.majAtK)}</td>` +
+        `<td>${formatShare(r.summary.codeRatio)}</td><td>${r.summary.meanResponseTokens.toFixed(0)}</td></tr>`,
+    ),
+  );
+  const settings = records
+    .map((r) => `<li><code>${escapeHtml(r.evaluationId)}</code>: ${escapeHtml(describeSettings(r))}</li>`)
+    .join('\n');
+  return `<ul class="meta">
+${settings}
+</ul>
+<table id="standalone">
+<thead><tr><th>evaluation</th><th>benchmark</th><th>prompts</th><th>skipped</th><th>accuracy / avg@k</th><th>pass@k</th><th>maj@k</th><th>code ratio</th><th>response tokens</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table>`;
+}
+
 function levelTable(summaries: readonly RunSummary[]): string {
   const levels = levelsOf(summaries);
   if (levels.length === 0)
@@ -174,11 +242,22 @@ together; Pearson measures a linear relation. n/a: a constant series (no code ev
 than two steps.</p>
 ${correlationTable(page.summaries)}
 
+<h2>Trends over training steps</h2>
+<p>Spearman's rho of each quantity with the training step, and its two-sided p-value (Student's t
+with n - 2 degrees of freedom): the paper finds all three rising with training.</p>
+${trendTable(page.summaries)}
+
 <h2>Charts</h2>
 ${page.charts.map(figure).join('\n')}
 
 <h2>Final validation accuracy by level</h2>
 ${levelTable(page.summaries)}
+
+<h2>Benchmarks during training</h2>
+${benchmarkTable(page.summaries)}
+
+<h2>Standalone evaluations</h2>
+${standaloneTable(page.summaries)}
 </body>
 </html>
 `;

@@ -2,9 +2,11 @@
  * What the report reads of a run, straight from the artifact store (no Temporal needed):
  * metrics.jsonl (one StepRecord per training step), the validation summaries under
  * runs/<id>/eval/ (step 0 is the base policy, evaluated before the first step) and the
- * template from config.json (tool = ZeroTIR, noTool = ZeroRL).
+ * template from config.json (tool = ZeroTIR, noTool = ZeroRL); the benchmarks the run evaluated
+ * (runs/<id>/eval/step-NNNN-<benchmark>.json) and the standalone evaluations `tirflow eval` filed
+ * with it (runs/<id>/evaluations/<eval id>.json).
  */
-import type { EvaluationSummary, StepRecord } from '../../common/activityContracts';
+import type { EvaluationRecord, EvaluationSummary, StepRecord } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import { type ArtifactStore, readJsonl } from '../artifactStore';
 
@@ -24,6 +26,10 @@ export interface RunData {
   steps: StepRecord[];
   /** Validation evaluations in step order, step 0 (the base policy) first when it ran. */
   evaluations: RunEvaluation[];
+  /** Benchmarks evaluated during training (evaluation.benchmarks), by name, each in step order. */
+  benchmarks: { name: string; evaluations: RunEvaluation[] }[];
+  /** Standalone evaluations of this run's policies (`tirflow eval --policy RUN:STEP`), oldest first. */
+  standaloneEvaluations: EvaluationRecord[];
 }
 
 /** Input the report cannot be made from (the CLI exits 2 with the message). */
@@ -81,6 +87,33 @@ async function readEvaluations(
   return [...byStep].sort(([a], [b]) => a - b).map(([step, summary]) => ({ step, summary }));
 }
 
+/** Benchmark summaries stored by the run's evaluations, grouped by benchmark. */
+async function readBenchmarks(store: ArtifactStore, runId: string): Promise<RunData['benchmarks']> {
+  const pattern = /\/step-(\d+)-([a-z0-9][a-z0-9_-]*)\.json$/;
+  const byName = new Map<string, RunEvaluation[]>();
+  for (const key of await store.list(`${artifactKeys.runRoot(runId)}/eval`)) {
+    const match = pattern.exec(key);
+    if (!match || match[2] === VALIDATION_SPLIT) continue;
+    const [, step, name] = match;
+    if (key !== artifactKeys.evaluation(runId, Number(step), name!)) continue;
+    const summary = JSON.parse((await store.read(key)).toString('utf8')) as EvaluationSummary;
+    byName.set(name!, [...(byName.get(name!) ?? []), { step: Number(step), summary }]);
+  }
+  return [...byName]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, evaluations]) => ({ name, evaluations: evaluations.sort((a, b) => a.step - b.step) }));
+}
+
+async function readStandaloneEvaluations(store: ArtifactStore, runId: string): Promise<EvaluationRecord[]> {
+  const records: EvaluationRecord[] = [];
+  for (const key of await store.list(`${artifactKeys.runRoot(runId)}/evaluations`)) {
+    if (!key.endsWith('.json')) continue;
+    records.push(JSON.parse((await store.read(key)).toString('utf8')) as EvaluationRecord);
+  }
+  // Ids start with their UTC start time: name order is start order.
+  return records.sort((a, b) => a.evaluationId.localeCompare(b.evaluationId));
+}
+
 export async function loadRun(store: ArtifactStore, runId: string, label?: string): Promise<RunData> {
   const metricsKey = artifactKeys.metrics(runId);
   // A run id that would leave the store (`../x`) names no run either.
@@ -94,5 +127,7 @@ export async function loadRun(store: ArtifactStore, runId: string, label?: strin
     template,
     steps,
     evaluations: await readEvaluations(store, runId, steps),
+    benchmarks: await readBenchmarks(store, runId),
+    standaloneEvaluations: await readStandaloneEvaluations(store, runId),
   };
 }

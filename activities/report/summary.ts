@@ -3,7 +3,8 @@
  * training accuracy correlates over steps with code use and with response length (the paper's
  * scaling-law statistic), and the final validation accuracy per difficulty level. Pure.
  */
-import { type Correlation, correlate } from './correlation';
+import type { EvaluationRecord } from '../../common/activityContracts';
+import { type Correlation, correlate, type RankCorrelationTest, spearmanTest } from './correlation';
 import type { RunData, RunEvaluation } from './runData';
 
 export interface FirstLast {
@@ -26,6 +27,15 @@ export interface RunSummary {
   accuracyVsResponseLength: Correlation;
   /** The last evaluation's accuracy per level, and the step it was taken at. */
   finalLevels: { step: number; accuracyByLevel: Record<string, number> } | null;
+  /** Spearman's rho (with p-value) of training accuracy, code ratio and response length with the step. */
+  stepTrends: {
+    accuracy: RankCorrelationTest;
+    codeRatio: RankCorrelationTest;
+    responseLength: RankCorrelationTest;
+  };
+  /** Each benchmark evaluated in training: accuracy first → last, and the prompts skipped as too long. */
+  benchmarks: { name: string; accuracy: FirstLast; prompts: number; skipped: number }[];
+  standaloneEvaluations: EvaluationRecord[];
 }
 
 function firstLast<T>(
@@ -44,6 +54,7 @@ function firstLast<T>(
 
 export function summarizeRun(run: RunData): RunSummary {
   const accuracy = run.steps.map((r) => r.rollout.accuracy);
+  const steps = run.steps.map((r) => r.step);
   const finalEvaluation: RunEvaluation | undefined = run.evaluations.at(-1);
   return {
     runId: run.runId,
@@ -72,6 +83,29 @@ export function summarizeRun(run: RunData): RunSummary {
     finalLevels: finalEvaluation
       ? { step: finalEvaluation.step, accuracyByLevel: finalEvaluation.summary.accuracyByLevel }
       : null,
+    stepTrends: {
+      accuracy: spearmanTest(steps, accuracy),
+      codeRatio: spearmanTest(
+        steps,
+        run.steps.map((r) => r.rollout.codeRatio),
+      ),
+      responseLength: spearmanTest(
+        steps,
+        run.steps.map((r) => r.rollout.responseTokens.mean),
+      ),
+    },
+    benchmarks: run.benchmarks.flatMap(({ name, evaluations }) => {
+      const accuracy = firstLast(
+        evaluations,
+        (e) => e.step,
+        (e) => e.summary.accuracy,
+      );
+      const last = evaluations.at(-1)!.summary;
+      return accuracy === null
+        ? []
+        : [{ name, accuracy, prompts: last.prompts, skipped: last.promptsSkipped ?? 0 }];
+    }),
+    standaloneEvaluations: run.standaloneEvaluations,
   };
 }
 

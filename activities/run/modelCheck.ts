@@ -131,7 +131,7 @@ export async function checkWeights(modelDir: string): Promise<void> {
 }
 
 /** The model's context length from config.json (also inside text_config), or null when unstated. */
-async function contextLength(modelDir: string): Promise<number | null> {
+export async function contextLength(modelDir: string): Promise<number | null> {
   const config = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as {
     max_position_embeddings?: unknown;
     text_config?: { max_position_embeddings?: unknown };

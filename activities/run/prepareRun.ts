@@ -16,10 +16,11 @@ import { checkModelFiles, checkPromptsFit, checkWeights } from './modelCheck';
 
 export async function prepareRun(store: ArtifactStore, input: PrepareRunInput): Promise<PrepareRunResult> {
   checkModelFiles(input.modelDir);
-  const loaded = await Promise.all(
-    input.datasets.map(async (path) => ({ path, rows: await loadTaskRows(path) })),
-  );
   const config = input.config as Partial<RunConfig> | null;
+  const fields = config?.data?.fields ?? {};
+  const loaded = await Promise.all(
+    input.datasets.map(async (path) => ({ path, rows: await loadTaskRows(path, fields) })),
+  );
   if (!config?.rollout) {
     throw ApplicationFailure.nonRetryable('prepareRun needs the validated run config', 'BadPrepareInput');
   }
@@ -31,7 +32,7 @@ export async function prepareRun(store: ArtifactStore, input: PrepareRunInput): 
   });
   const datasets = loaded.map(({ path, rows }) => {
     const levels: Record<string, number> = {};
-    for (const row of rows) levels[row.level] = (levels[row.level] ?? 0) + 1;
+    for (const row of rows) if (row.level !== null) levels[row.level] = (levels[row.level] ?? 0) + 1;
     return { path, rows: rows.length, levels };
   });
   await claimRunId(store, input);

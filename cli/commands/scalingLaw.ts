@@ -57,7 +57,8 @@ export function registerScalingLaw(program: Command): void {
   program
     .command('scaling-law')
     .description(
-      "Check the paper's findings over seeds: code ratio, hard-level gain, Spearman, margin over ZeroRL.",
+      "Check the paper's findings over seeds against the demo's targets: code ratio, hard-level gain, Spearman,\n" +
+        'margin over ZeroRL, and accuracy, code ratio and response length rising with the step (Spearman, p-value).',
     )
     .argument('<pairs...>', 'one per seed: ZEROTIR_RUN:ZERORL_RUN (or ZEROTIR_RUN alone)')
     .option('--artifacts <dir>', 'artifact store root (env TIRFLOW_ARTIFACTS)', defaultArtifactRoot())

@@ -328,7 +328,9 @@ def _consolidate(graph: Any, onnx_path: Path) -> None:
 
     for stale in (onnx_path, onnx_path.with_name("model.onnx.data")):
         stale.unlink(missing_ok=True)
-    if graph.ByteSize() > 1_800_000_000:
+    # The whole graph cannot even be measured past 2 GB (ByteSize raises EncodeError): sum its weights.
+    weights = sum(tensor.ByteSize() for tensor in graph.graph.initializer)
+    if weights > 1_800_000_000:
         onnx.save_model(graph, str(onnx_path), save_as_external_data=True, location="model.onnx.data")
     else:
         onnx.save_model(graph, str(onnx_path))

@@ -9,16 +9,19 @@ import {
 } from '../../common/activityContracts';
 
 // `satisfies` fails the type check when an activity is added to a contract but not here.
-const rollout = { prepareRun: 'rollout', generate: 'rollout', restoreRun: 'rollout' } satisfies Record<
-  keyof RolloutActivities,
-  'rollout'
->;
+const rollout = {
+  prepareRun: 'rollout',
+  selectEvaluationRows: 'rollout',
+  generate: 'rollout',
+  restoreRun: 'rollout',
+} satisfies Record<keyof RolloutActivities, 'rollout'>;
 const sandbox = { executeCode: 'sandbox' } satisfies Record<keyof SandboxActivities, 'sandbox'>;
 const reward = {
   score: 'reward',
   recordStep: 'reward',
   summarizeEvaluation: 'reward',
   pruneCheckpoints: 'reward',
+  recordEvaluation: 'reward',
 } satisfies Record<keyof RewardActivities, 'reward'>;
 const trainer = { updatePolicy: 'trainer', exportPolicy: 'trainer' } satisfies Record<
   keyof TrainerActivities,

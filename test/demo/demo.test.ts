@@ -96,7 +96,10 @@ test('the demo runs ZeroTIR and ZeroRL per seed, writes rendering reports and th
     }
   }
 
-  const seedRows = result.stdout.split('\n').filter((line) => line.startsWith('| zerotir-'));
+  // The seed table (code ratio, hard-level accuracy, margin): 9 columns; the trend table repeats the ids.
+  const seedRows = result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('| zerotir-') && line.split('|').length === 10);
   assert.deepEqual(
     seedRows.map((line) => line.split('|')[1]!.trim()),
     [runIds[0], runIds[2]],

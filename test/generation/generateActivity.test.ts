@@ -137,7 +137,10 @@ describe('generate activity', () => {
     const turn0 = await runIn(
       new MockActivityEnvironment(),
       generate,
-      input({ rollout: testRolloutSettings({ samplesPerPrompt: 2 }), prompts: { datasetPath, rowIndices: [1] } }),
+      input({
+        rollout: testRolloutSettings({ samplesPerPrompt: 2 }),
+        prompts: { datasetPath, rowIndices: [1] },
+      }),
     );
     const trajectories = await readJsonl<Trajectory>(store, turn0.generatedKey);
 

@@ -34,7 +34,10 @@ async function recordTrainingRun(): Promise<void> {
     });
     await handle.result();
     write('trainingRun', await handle.fetchHistory());
-    write('rolloutShard', await temporal.client.workflow.getHandle(`${runId}/step-0001/shard-0`).fetchHistory());
+    write(
+      'rolloutShard',
+      await temporal.client.workflow.getHandle(`${runId}/step-0001/shard-0`).fetchHistory(),
+    );
     write('evaluate', await temporal.client.workflow.getHandle(`${runId}/eval-step-0002`).fetchHistory());
   } finally {
     await worker.stop();

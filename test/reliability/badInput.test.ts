@@ -10,7 +10,7 @@
  *   missing model dir, broken weights,     prepareRun, before step 1,   'model and dataset errors …'
  *   dataset empty line / missing field /   non-retryable, 1 attempt
  *   huge problem / prompt over context
- *   policy folder with broken weights      exportPolicy, non-retryable  '`tirflow eval` of …'
+ *   policy folder with broken weights      prepareRun, non-retryable    '`tirflow eval` of …'
  *   broken model.onnx                      onnx engine load             'a broken model.onnx …'
  *   tool budget 0                          valid: a ZeroRL-like run     'tool budget 0 …'
  */
@@ -188,14 +188,13 @@ void describe('model and dataset errors fail the run in prepareRun, once, with e
       '--artifacts',
       harness().worker.artifactRoot,
     ]);
-    assertBadInput(result, /evaluation failed: .*model\.safetensors is not a valid safetensors file/);
-    // The evaluation's config was stored by prepareRun (whole); no export was started.
-    const evaluationId = /as (eval-\S+) \.\.\./.exec(String(result.stdout))?.[1];
+    assertBadInput(result, /evaluation \S+ failed: .*model\.safetensors is not a valid safetensors file/);
+    // prepareRun checks the policy folder itself and rejects it before writing anything: no
+    // config stored, no export started.
+    const evaluationId = /Evaluating (eval-\S+):/.exec(String(result.stdout))?.[1];
     assert.ok(evaluationId, String(result.stdout));
     const root = harness().worker.artifactRoot;
-    assert.deepEqual(Object.keys(await snapshotTree(join(root, artifactKeys.runRoot(evaluationId)))), [
-      'config.json',
-    ]);
+    assert.deepEqual(await snapshotTree(join(root, artifactKeys.runRoot(evaluationId))), {});
     assert.deepEqual(await tempEntries(root), []);
   });
 

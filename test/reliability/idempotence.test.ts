@@ -21,6 +21,7 @@ import { loadModelTokenizer } from '../../activities/generation/modelFolder';
 import { awaitingExecution } from '../support/pendingCode';
 import { writeReport } from '../../activities/report/writeReport';
 import type {
+  EvaluationRecord,
   PruneCheckpointsResult,
   RestoreRunResult,
   EvaluationSummary,
@@ -29,6 +30,7 @@ import type {
   GenerateResult,
   PrepareRunResult,
   ScoreResult,
+  SelectEvaluationRowsResult,
   StepRecord,
   UpdatePolicyResult,
 } from '../../common/activityContracts';
@@ -50,6 +52,8 @@ const AUDITED = [
   'score',
   'recordStep',
   'summarizeEvaluation',
+  'selectEvaluationRows',
+  'recordEvaluation',
   'exportPolicy',
   'updatePolicy',
   'restoreRun',
@@ -356,6 +360,42 @@ void describe('every activity run twice changes nothing the second time', () => 
     const { first, second } = await twice<EvaluationSummary>('summarizeEvaluation', input, 'sameBytes');
     assert.deepEqual(second, first);
     assert.ok(await store.exists(artifactKeys.evaluation(runId, 1, 'validation')));
+  });
+
+  void it('selectEvaluationRows: reads only, the same selection each time', async () => {
+    const input = {
+      set: { name: 'tasks', path: datasetPath },
+      policy: base(),
+      template: 'tool',
+      maxResponseTokens: 24,
+    };
+    const { first, second } = await twice<SelectEvaluationRowsResult>('selectEvaluationRows', input, 'found');
+    assert.deepEqual(second, first);
+    assert.deepEqual(first.rowIndices, [0, 1]);
+  });
+
+  void it('recordEvaluation: rewrites the same record bytes', async () => {
+    const summary = (
+      await readJsonl<EvaluationSummary>(store, artifactKeys.evaluation(runId, 1, 'validation'))
+    )[0]!;
+    const record: EvaluationRecord = {
+      evaluationId: 'eval-idem',
+      policy: { ref: `${runId}:1`, version: 1, runId },
+      configSource: `stored config of run ${runId}`,
+      template: 'tool',
+      engine: 'onnx',
+      samplesPerPrompt: 2,
+      temperature: 1,
+      maxResponseTokens: 24,
+      toolBudgets: [2],
+      results: [{ unit: 'validation', set: 'validation', toolBudget: 2, summary }],
+    };
+    const { first, second } = await twice<{ keys: string[] }>('recordEvaluation', { record }, 'sameBytes');
+    assert.deepEqual(second, first);
+    assert.deepEqual(first.keys, [
+      artifactKeys.evaluationRecord('eval-idem'),
+      artifactKeys.runEvaluationRecord(runId, 'eval-idem'),
+    ]);
   });
 
   void it('writeReport (tirflow report, not a worker activity): same files, same bytes', async () => {

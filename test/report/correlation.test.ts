@@ -1,7 +1,14 @@
 /** Spearman and Pearson against values worked out by hand (sums shown in each case). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { averageRanks, correlate, pearson, spearman } from '../../activities/report/correlation';
+import {
+  averageRanks,
+  correlate,
+  pearson,
+  spearman,
+  spearmanTest,
+  studentTTwoSided,
+} from '../../activities/report/correlation';
 
 const close = (actual: number | null, expected: number): void => {
   assert.ok(actual !== null, `expected ${expected}, got null`);
@@ -79,5 +86,29 @@ describe('correlate', () => {
     assert.equal(c.n, 4);
     close(c.spearman, 1);
     close(c.pearson, 25 / Math.sqrt(645));
+  });
+});
+
+describe('Spearman p-value (Student t with n - 2 degrees of freedom, as scipy.stats.spearmanr)', () => {
+  it("matches the t tables' critical values", () => {
+    // Two-sided 5% and 1% points: df 8 → 2.306, df 10 → 3.169, df 1 → 12.706, df ∞ → 1.960.
+    for (const [t, df, p] of [
+      [2.306004, 8, 0.05],
+      [3.169273, 10, 0.01],
+      [12.7062, 1, 0.05],
+      [1.959964, 1e6, 0.05],
+    ] as const)
+      assert.ok(Math.abs(studentTTwoSided(t, df) - p) < 1e-6, `t=${t} df=${df}: ${studentTTwoSided(t, df)}`);
+    assert.equal(studentTTwoSided(0, 5), 1);
+  });
+
+  it("reproduces scipy's documented example and the edge cases", () => {
+    // scipy.stats.spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]): rho 0.8207826816681233, p 0.08858700531354381.
+    const test = spearmanTest([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]);
+    assert.ok(Math.abs(test.rho! - 0.8207826816681233) < 1e-12);
+    assert.ok(Math.abs(test.pValue! - 0.08858700531354381) < 1e-9);
+    assert.deepEqual(spearmanTest([1, 2, 3], [3, 4, 5]), { rho: 1, pValue: 0, n: 3 });
+    assert.deepEqual(spearmanTest([1, 2], [2, 1]), { rho: -1, pValue: null, n: 2 });
+    assert.deepEqual(spearmanTest([1, 2, 3], [4, 4, 4]), { rho: null, pValue: null, n: 3 });
   });
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalDirArtifactStore } from '../../activities/artifactStore';
-import { spearman } from '../../activities/report/correlation';
+import { spearman, spearmanTest } from '../../activities/report/correlation';
 import { loadRun } from '../../activities/report/runData';
 import {
   SCALING_LAW_TARGETS,
@@ -50,6 +50,21 @@ describe('scaling-law findings', () => {
     const tir = runs['tir-1']!;
     const rl = runs['rl-1']!;
     assert.equal(outcome.steps, 12);
+    const steps = tir.records.map((r) => r.step);
+    assert.deepEqual(
+      outcome.trends.responseLength,
+      spearmanTest(
+        steps,
+        tir.records.map((r) => r.rollout.responseTokens.mean),
+      ),
+    );
+    assert.equal(
+      outcome.trends.accuracy.rho,
+      spearman(
+        steps,
+        tir.records.map((r) => r.rollout.accuracy),
+      ),
+    );
     assert.equal(outcome.codeRatio.first, tir.records[0]!.rollout.codeRatio);
     assert.equal(outcome.codeRatio.last, tir.records.at(-1)!.rollout.codeRatio);
     assert.equal(outcome.hardAccuracy.first, hardMean(tir.evaluations.get(0)!.accuracyByLevel));
@@ -74,6 +89,12 @@ describe('scaling-law findings', () => {
       responseTokens: { first: 58, last: 62 },
       hardAccuracy: { first: 0.0, last: 0.5 },
       accuracyCodeSpearman: 0.8,
+      accuracyCodePValue: 0.001,
+      trends: {
+        accuracy: { rho: 0.9, pValue: 0.001, n: 30 },
+        codeRatio: { rho: 0.95, pValue: 0.0001, n: 30 },
+        responseLength: { rho: 0.5, pValue: 0.01, n: 30 },
+      },
       baselineHardAccuracy: 0.05,
       hardMarginOverBaseline: 0.45,
     };
@@ -84,7 +105,19 @@ describe('scaling-law findings', () => {
     const noBaseline = { ...base, baseline: null, baselineHardAccuracy: null, hardMarginOverBaseline: null };
     const byName = (outcomes: SeedOutcome[]) =>
       Object.fromEntries(scalingLawFindings(outcomes).map((f) => [f.name, f.holds]));
-    assert.deepEqual(Object.values(byName([base, base])), [true, true, true, true]);
+    assert.deepEqual(Object.values(byName([base, base])), [true, true, true, true, true, true, true]);
+    // A trend holds only with rho > 0 at p < 0.05 in every seed: a rising but noisy one does not.
+    const noisyLength = {
+      ...base,
+      trends: { ...base.trends, responseLength: { rho: 0.3, pValue: 0.2, n: 30 } },
+    };
+    const fallingLength = {
+      ...base,
+      trends: { ...base.trends, responseLength: { rho: -0.6, pValue: 0.001, n: 30 } },
+    };
+    assert.equal(byName([base, noisyLength])['response length rises with the step'], false);
+    assert.equal(byName([base, fallingLength])['response length rises with the step'], false);
+    assert.equal(byName([base, noisyLength])['code ratio rises with the step'], true);
     assert.equal(byName([base, justUnder])['final code ratio'], false);
     assert.equal(byName([base, noBaseline])['hard-level margin over ZeroRL'], false);
     assert.equal(byName([base, noBaseline])['final code ratio'], true);
@@ -113,7 +146,10 @@ describe('scaling-law findings', () => {
     assert.equal(result.exitCode, 0, result.all);
     const markdown = await readFile(join(out, 'scaling-law.md'), 'utf8');
     assert.ok(result.stdout.includes(markdown.trim()), 'prints what it writes');
-    const seedRows = markdown.split('\n').filter((line) => /^\| tir-\d /.test(line));
+    const seedRows = markdown
+      .split('\n\n')[0]!
+      .split('\n')
+      .filter((line) => /^\| tir-\d /.test(line));
     assert.deepEqual(
       seedRows.map((line) => line.split('|')[1]!.trim()),
       ['tir-1', 'tir-2'],
@@ -121,7 +157,10 @@ describe('scaling-law findings', () => {
     const json = JSON.parse(await readFile(join(out, 'scaling-law.json'), 'utf8')) as {
       findings: { name: string; holds: boolean; perSeed: (number | null)[] }[];
     };
-    assert.equal(json.findings.length, 4);
+    assert.equal(json.findings.length, 7);
+    // The trends of the paper's picture, with p-values, and thresholds named as the demo's.
+    assert.match(markdown, /\| tir-1 \| 0\.\d\d \(p [<\d.]/);
+    assert.match(markdown, /\| finding \| the demo's target \|/);
     assert.ok(json.findings.every((f) => f.holds && f.perSeed.length === 2));
   });
 

@@ -50,7 +50,15 @@ function run(label: string, update: (step: number) => RecordedUpdateMetrics): Ru
     update: update(step),
     evaluation: null,
   }));
-  return { runId: label, label, template: 'tool', steps, evaluations: [] };
+  return {
+    runId: label,
+    label,
+    template: 'tool',
+    steps,
+    evaluations: [],
+    benchmarks: [],
+    standaloneEvaluations: [],
+  };
 }
 
 test('a run with the full update record gets the batch and log-prob gap charts', async () => {

@@ -86,8 +86,9 @@ test('pause, change hyperparameters, resume and stop a live run; evaluate its ch
     ...cluster,
   ]);
   assert.equal(evaluation.exitCode, 0, evaluation.all);
-  assert.match(evaluation.stdout, new RegExp(`policy v${stopAt} on validation: 2 prompts × 1 samples`));
-  assert.match(evaluation.stdout, /accuracy \(avg@k\) \d+\.\d% \| pass@k/);
+  assert.match(evaluation.stdout, new RegExp(`\\(policy v${stopAt}\\) on validation \\| greedy`));
+  // The validation split's row: 2 prompts, none skipped, accuracy and pass@1.
+  assert.match(evaluation.stdout, /\| validation \| 2 \| 0 \| \d+\.\d% \| \d+\.\d% \|/);
 
   const missing = await runTirflow(['eval', '--policy', `${runId}:99`, '-c', configFile, ...cluster]);
   assert.equal(missing.exitCode, 2);
