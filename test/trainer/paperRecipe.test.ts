@@ -64,6 +64,9 @@ for (const file of ['zerotir-qwen2.5-7b.yaml', 'zerotir-qwen2.5-7b-vllm.yaml']) 
     assert.equal(config.rollout.maxResponseTokens, 8192);
     assert.equal(config.rollout.temperature, 1);
     assert.equal(config.rollout.topP, 1);
+    // Sampling until the batch is full, bounded; the next batch generated while one trains.
+    assert.ok(config.rollout.refillRounds > 0);
+    assert.equal(config.pipeline.maxStaleness, 1);
   });
 }
 
