@@ -49,6 +49,19 @@ export interface Trajectory {
   responseTokenIds: number[];
   /** Same length as responseTokenIds: 1 = model-generated (trained on), 0 = tool output (masked). */
   actionMask: number[];
+  /**
+   * Same length as responseTokenIds: each model token's log-prob under the distribution the
+   * engine sampled it from (temperature and top-p applied; 0 under greedy decoding), and 0 for
+   * tool-output tokens (actionMask 0, never trained on). The behaviour policy of the
+   * off-policy correction. Absent in artifacts written before it was recorded, and dropped
+   * rather than left partial when a trajectory's tokens were not all recorded with it.
+   */
+  behaviourLogprobs?: number[];
+  /**
+   * The policy version that generated each generate turn the trajectory took part in
+   * (index = turn of its shard's rollout). Absent in artifacts written before it was recorded.
+   */
+  turnPolicyVersions?: number[];
   responseText: string;
   phase: TrajectoryPhase;
   stopReason: StopReason | null;

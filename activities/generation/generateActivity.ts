@@ -4,6 +4,10 @@
  * awaited execution. Every active trajectory is then generated until it finishes or stops at a
  * closed ```python block, and the shard is written to artifactKeys.generated(...) at once.
  *
+ * Each trajectory records the policy version of the turn (turnPolicyVersions) and, through the
+ * tool protocol, the behaviour log-prob of every token. The result carries the turn barrier:
+ * how long the turn's trajectories waited for its slowest one.
+ *
  * Idempotent: when the turn's artifact exists its summary is returned without generating.
  * A retry regenerates the same tokens (seeds derive from the shard seed, the prompt row, the
  * sample and the token offset), up to float rounding under a different batch composition.
@@ -11,7 +15,7 @@
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
+import type { GenerateInput, GenerateResult, TurnBarrier } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { EngineConfig } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
@@ -23,6 +27,7 @@ import {
 import {
   appendObservation,
   applySegment,
+  beginTurn,
   nextSegment,
   renderPrompt,
   startTrajectory,
@@ -74,6 +79,16 @@ function summarize(key: string, trajectories: Trajectory[], previous: Trajectory
     tokensGenerated: modelTokens(trajectories) - modelTokens(previous),
     stoppedBy,
   };
+}
+
+/**
+ * The turn barrier from each generated trajectory's finish time (ms after the turn's first
+ * request): all of them wait until the last one finishes before the shard moves on.
+ */
+export function turnBarrier(finishMs: readonly number[]): TurnBarrier {
+  const spanMs = Math.max(0, ...finishMs);
+  const waitMs = finishMs.reduce((sum, t) => sum + (spanMs - t), 0);
+  return { trajectories: finishMs.length, spanMs, waitMs };
 }
 
 /** Per-process memo of the policy version each server was last told to load. */
@@ -207,6 +222,10 @@ export function createGenerationActivities(deps: GenerationDeps) {
       });
     }
 
+    trajectories = trajectories.map((t) =>
+      t.phase === 'active' ? beginTurn(t, input.turn, input.policy.version) : t,
+    );
+
     await syncPolicyWeights({ engine: engineConfig, policy: input.policy });
     const engine = createEngine(engineConfig, input.policy, deps);
     const progress: GenerationProgress = {
@@ -223,10 +242,13 @@ export function createGenerationActivities(deps: GenerationDeps) {
     const signal = AbortSignal.any([abort.signal, context.cancellationSignal]);
     // One listener per in-flight request of the shard: many, by design.
     setMaxListeners(0, signal);
+    const started = performance.now();
+    const finishMs: number[] = [];
     try {
       trajectories = await Promise.all(
         trajectories
           .map(async (start) => {
+            const generates = start.phase === 'active';
             let trajectory = start;
             while (trajectory.phase === 'active') {
               const segment = nextSegment(trajectory, settings);
@@ -250,6 +272,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
               trajectory = applySegment(trajectory, segment, output, tokenizer);
             }
             progress.trajectoriesDone += 1;
+            if (generates) finishMs.push(performance.now() - started);
             return trajectory;
           })
           .map((running) =>
@@ -265,7 +288,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
     }
     await injectFaultOnce('generate');
     await writeJsonl(deps.store, key, trajectories);
-    return summarize(key, trajectories, previous);
+    return { ...summarize(key, trajectories, previous), turnBarrier: turnBarrier(finishMs) };
   }
 
   return { generate, syncPolicyWeights };

@@ -1,7 +1,8 @@
 /**
  * The `generate` activity in Temporal's MockActivityEnvironment on a real exported fixture
  * model: turn 0 from dataset prompts, a later turn that appends a sandbox observation,
- * idempotency, heartbeats, and bad input.
+ * behaviour log-probs and turn policy versions, the turn barrier, idempotency, heartbeats, and
+ * bad input.
  */
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
@@ -23,6 +24,7 @@ import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
 import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
+import { assertSameTrajectories } from './sameSamples';
 
 let fixture: FixtureModel;
 let scratch: string;
@@ -77,6 +79,13 @@ const quietEnv = (): MockActivityEnvironment => {
 
 type Generate = (input: GenerateInput) => Promise<GenerateResult>;
 
+/** A result's counts without its timing, which differs from run to run. */
+function withoutBarrier(result: GenerateResult): GenerateResult {
+  const copy = { ...result };
+  delete copy.turnBarrier;
+  return copy;
+}
+
 /** Runs `generate` as Temporal would, with an activity context (heartbeats, cancellation). */
 function runIn(
   env: MockActivityEnvironment,
@@ -108,6 +117,13 @@ describe('generate activity', () => {
     let modelTokens = 0;
     for (const t of trajectories) {
       assert.equal(t.actionMask.length, t.responseTokenIds.length);
+      assert.equal(t.behaviourLogprobs?.length, t.responseTokenIds.length);
+      assert.ok(t.behaviourLogprobs.every((l) => Number.isFinite(l) && l <= 0));
+      assert.ok(
+        t.behaviourLogprobs.some((l) => l < 0),
+        'sampled at temperature 1 from a random model: no token was certain',
+      );
+      assert.deepEqual(t.turnPolicyVersions, [0], 'turn 0 came from policy v0');
       assert.ok(t.responseTokenIds.length <= 48);
       assert.ok(t.phase === 'finished' || t.phase === 'awaitingExecution');
       modelTokens += t.actionMask.reduce((a, m) => a + m, 0);
@@ -116,11 +132,18 @@ describe('generate activity', () => {
     assert.equal(result.finished + result.awaitingExecution, 6);
     const stopped = Object.values(result.stoppedBy).reduce((a, n) => a + (n ?? 0), 0);
     assert.equal(stopped, 6);
+    // All six generated this turn; each waited between nothing and the whole span for the slowest.
+    const turnBarrier = result.turnBarrier;
+    assert.ok(turnBarrier);
+    assert.equal(turnBarrier.trajectories, 6);
+    assert.ok(turnBarrier.spanMs > 0);
+    assert.ok(turnBarrier.waitMs >= 0 && turnBarrier.waitMs <= 5 * turnBarrier.spanMs);
 
-    // Run again: the artifact exists, so the same summary comes back and nothing is rewritten.
+    // Run again: the artifact exists, so the same summary comes back (no barrier: nothing was
+    // generated) and nothing is rewritten.
     const mtime = statSync(store.pathOf(result.generatedKey)).mtimeMs;
     const again = await runIn(new MockActivityEnvironment(), generate, input());
-    assert.deepEqual(again, result);
+    assert.deepEqual(again, withoutBarrier(result));
     assert.equal(statSync(store.pathOf(result.generatedKey)).mtimeMs, mtime);
 
     // A fresh store with the same seeds regenerates the same tokens.
@@ -145,9 +168,11 @@ describe('generate activity', () => {
     // closed ```python block leaves it in (model tokens, mask 1), then hand generate a result.
     // The fixture's context is 512 positions and the ORZ prompt takes most of them: a short
     // prompt leaves room to see generation continue.
+    const block = awaitingExecution(trajectories[0]!, tokenizer, 'print(6*7)');
     const waiting: Trajectory = {
-      ...awaitingExecution(trajectories[0]!, tokenizer, 'print(6*7)'),
+      ...block,
       promptTokenIds: tokenizer.encode('Solve 3x + 5 = 20. Assistant: <think>'),
+      behaviourLogprobs: block.responseTokenIds.map(() => -0.5),
     };
     const code = waiting.responseTokenIds;
     const previousKey = 'runs/run-c/manual/turn-00.generated.jsonl';
@@ -167,7 +192,12 @@ describe('generate activity', () => {
     const turn1 = await runIn(
       new MockActivityEnvironment(),
       generate,
-      input({ turn: 1, prompts: undefined, previous: { generatedKey: previousKey, executedKey } }),
+      input({
+        turn: 1,
+        prompts: undefined,
+        previous: { generatedKey: previousKey, executedKey },
+        policy: { ...policy(), version: 3 },
+      }),
     );
     const [resumed, untouched] = await readJsonl<Trajectory>(store, turn1.generatedKey);
     assert.deepEqual(untouched, trajectories[1], 'a finished trajectory passes through unchanged');
@@ -188,6 +218,17 @@ describe('generate activity', () => {
     assert.equal(resumed!.phase === 'finished' || resumed!.phase === 'awaitingExecution', true);
     const newModelTokens = resumed!.actionMask.slice(at + observation.length).length;
     assert.equal(turn1.tokensGenerated, newModelTokens);
+    // Model tokens keep their log-probs, tool tokens get 0, new tokens the engine's own.
+    const behaviour = resumed!.behaviourLogprobs!;
+    assert.equal(behaviour.length, resumed!.responseTokenIds.length);
+    assert.deepEqual(behaviour.slice(0, at), waiting.behaviourLogprobs);
+    assert.deepEqual(
+      behaviour.slice(at, at + observation.length),
+      observation.map(() => 0),
+    );
+    assert.ok(behaviour.slice(at + observation.length).every((l) => Number.isFinite(l) && l < 0));
+    assert.deepEqual(resumed!.turnPolicyVersions, [0, 3], 'turn 1 came from policy v3');
+    assert.equal(turn1.turnBarrier?.trajectories, 1, 'only the resumed trajectory generated');
   });
 
   it('produces the same trajectories through the openai engine and tirflow serve', async () => {
@@ -221,8 +262,10 @@ describe('generate activity', () => {
           },
         },
       );
-      assert.deepEqual(remote, local);
-      assert.deepEqual(
+      assert.deepEqual(withoutBarrier(remote), withoutBarrier(local));
+      // Alike down to the behaviour log-probs (up to the rounding of another batch composition:
+      // the server admits requests as they arrive).
+      assertSameTrajectories(
         await readJsonl<Trajectory>(viaHttp, remote.generatedKey),
         await readJsonl<Trajectory>(viaOnnx, local.generatedKey),
       );
