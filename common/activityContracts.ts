@@ -48,7 +48,7 @@ export interface GenerateResult {
   tokensGenerated: number;
   stoppedBy: Partial<Record<StopReason, number>>;
   timing?: ActivityTiming;
-  /** Timing of this call's turn; absent when the result was read back from an existing artifact. */
+  /** Timing of the turn (from the trajectories' turnFinishMs); absent for artifacts without it. */
   turnBarrier?: TurnBarrier;
 }
 

@@ -2,8 +2,8 @@
  * The ZeroTIR tool protocol, the one home of it: prompt templates, the two-state stop logic
  * ("```python" then "```"), code extraction, observation text and cap, the tool budget, and
  * token bookkeeping (every response token tagged model = 1 or tool output = 0 in the action
- * mask, with its behaviour log-prob, and the policy version of each turn; ids are appended as
- * produced and never re-tokenized from text).
+ * mask, with its behaviour log-prob, and each turn's policy version and finish time; ids are
+ * appended as produced and never re-tokenized from text).
  *
  * Pure: no I/O. Tokenizer functions are passed in, so workflows and tests can import it.
  */
@@ -287,18 +287,27 @@ function withBehaviour(trajectory: Trajectory, behaviourLogprobs: number[] | und
   return copy;
 }
 
+/** What one generate turn records on each trajectory it generated. */
+export interface TurnRecord {
+  /** The policy that generated the turn. */
+  policyVersion: number;
+  /** When the trajectory finished generating, in whole ms after the turn's first request. */
+  finishMs: number;
+}
+
 /**
- * Records that `policyVersion` generates the trajectory's turn `turn` (called as the turn
- * starts). Kept only while every earlier turn is recorded: index = turn, or absent.
+ * Records turn `turn` on a trajectory that generated in it. Each record (turnPolicyVersions,
+ * turnFinishMs) is kept only while every earlier turn is in it: index = turn, or absent.
  */
-export function beginTurn(trajectory: Trajectory, turn: number, policyVersion: number): Trajectory {
-  const recorded = trajectory.turnPolicyVersions;
-  if (recorded && recorded.length === turn) {
-    return { ...trajectory, turnPolicyVersions: [...recorded, policyVersion] };
-  }
-  const copy = { ...trajectory };
-  delete copy.turnPolicyVersions;
-  return copy;
+export function recordTurn(trajectory: Trajectory, turn: number, record: TurnRecord): Trajectory {
+  const next = { ...trajectory };
+  const versions = trajectory.turnPolicyVersions;
+  if (versions?.length === turn) next.turnPolicyVersions = [...versions, record.policyVersion];
+  else delete next.turnPolicyVersions;
+  const finishes = trajectory.turnFinishMs;
+  if (finishes?.length === turn) next.turnFinishMs = [...finishes, record.finishMs];
+  else delete next.turnFinishMs;
+  return next;
 }
 
 /** Seed of one trajectory: from the shard seed, the prompt's row and the sample index. */
@@ -331,6 +340,7 @@ export function startTrajectory(fields: {
     actionMask: [],
     behaviourLogprobs: [],
     turnPolicyVersions: [],
+    turnFinishMs: [],
     responseText: '',
     phase: 'active',
     stopReason: null,

@@ -62,6 +62,13 @@ export interface Trajectory {
    * (index = turn of its shard's rollout). Absent in artifacts written before it was recorded.
    */
   turnPolicyVersions?: number[];
+  /**
+   * When the trajectory finished generating in each turn it took part in, in ms after the
+   * turn's first engine request (index = turn): the turn barrier, where it waited for the
+   * slowest trajectory of its shard. Wall-clock, like executions[].durationMs; absent in
+   * artifacts written before it was recorded.
+   */
+  turnFinishMs?: number[];
   responseText: string;
   phase: TrajectoryPhase;
   stopReason: StopReason | null;

@@ -4,9 +4,10 @@
  * awaited execution. Every active trajectory is then generated until it finishes or stops at a
  * closed ```python block, and the shard is written to artifactKeys.generated(...) at once.
  *
- * Each trajectory records the policy version of the turn (turnPolicyVersions) and, through the
- * tool protocol, the behaviour log-prob of every token. The result carries the turn barrier:
- * how long the turn's trajectories waited for its slowest one.
+ * Each trajectory records the policy version of the turn and when it finished generating in it
+ * (turnPolicyVersions, turnFinishMs) and, through the tool protocol, the behaviour log-prob of
+ * every token. The result carries the turn barrier: how long the turn's trajectories waited
+ * for its slowest one.
  *
  * Idempotent: when the turn's artifact exists its summary is returned without generating.
  * A retry regenerates the same tokens (seeds derive from the shard seed, the prompt row, the
@@ -27,8 +28,8 @@ import {
 import {
   appendObservation,
   applySegment,
-  beginTurn,
   nextSegment,
+  recordTurn,
   renderPrompt,
   startTrajectory,
   trajectorySeed,
@@ -60,7 +61,12 @@ export interface GenerationProgress {
 }
 
 /** Counts every summary field from the trajectories, so a re-run can report it from the artifact. */
-function summarize(key: string, trajectories: Trajectory[], previous: Trajectory[]): GenerateResult {
+function summarize(
+  key: string,
+  turn: number,
+  trajectories: Trajectory[],
+  previous: Trajectory[],
+): GenerateResult {
   const modelTokens = (list: Trajectory[]): number =>
     list.reduce((sum, t) => sum + t.actionMask.reduce((a, m) => a + m, 0), 0);
   const stoppedBy: Partial<Record<StopReason, number>> = {};
@@ -78,17 +84,24 @@ function summarize(key: string, trajectories: Trajectory[], previous: Trajectory
     finished,
     tokensGenerated: modelTokens(trajectories) - modelTokens(previous),
     stoppedBy,
+    ...barrierOf(trajectories, turn),
   };
 }
 
 /**
- * The turn barrier from each generated trajectory's finish time (ms after the turn's first
- * request): all of them wait until the last one finishes before the shard moves on.
+ * The turn barrier from the finish times of the trajectories that generated in `turn`: each
+ * waits from its own finish until the last one's before the shard moves on. Nothing when no
+ * trajectory recorded the turn (an artifact from before the record existed).
  */
-export function turnBarrier(finishMs: readonly number[]): TurnBarrier {
-  const spanMs = Math.max(0, ...finishMs);
-  const waitMs = finishMs.reduce((sum, t) => sum + (spanMs - t), 0);
-  return { trajectories: finishMs.length, spanMs, waitMs };
+function barrierOf(trajectories: Trajectory[], turn: number): { turnBarrier?: TurnBarrier } {
+  const finishMs = trajectories.flatMap((t) => {
+    const ms = t.turnFinishMs?.[turn];
+    return ms === undefined ? [] : [ms];
+  });
+  if (finishMs.length === 0) return {};
+  const spanMs = Math.max(...finishMs);
+  const waitMs = finishMs.reduce((sum, ms) => sum + (spanMs - ms), 0);
+  return { turnBarrier: { trajectories: finishMs.length, spanMs, waitMs } };
 }
 
 /** Per-process memo of the policy version each server was last told to load. */
@@ -182,7 +195,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
     const previousKey = input.turn > 0 ? input.previous?.generatedKey : undefined;
     const previous = previousKey ? await readJsonl<Trajectory>(deps.store, previousKey) : [];
     if (await deps.store.exists(key))
-      return summarize(key, await readJsonl<Trajectory>(deps.store, key), previous);
+      return summarize(key, input.turn, await readJsonl<Trajectory>(deps.store, key), previous);
 
     // Inputs scheduled before RolloutSettings existed carry the flattened fields instead.
     const legacy: GenerateInput & Partial<LegacyRolloutFields> = input;
@@ -222,10 +235,6 @@ export function createGenerationActivities(deps: GenerationDeps) {
       });
     }
 
-    trajectories = trajectories.map((t) =>
-      t.phase === 'active' ? beginTurn(t, input.turn, input.policy.version) : t,
-    );
-
     await syncPolicyWeights({ engine: engineConfig, policy: input.policy });
     const engine = createEngine(engineConfig, input.policy, deps);
     const progress: GenerationProgress = {
@@ -243,12 +252,14 @@ export function createGenerationActivities(deps: GenerationDeps) {
     // One listener per in-flight request of the shard: many, by design.
     setMaxListeners(0, signal);
     const started = performance.now();
-    const finishMs: number[] = [];
     try {
       trajectories = await Promise.all(
         trajectories
           .map(async (start) => {
-            const generates = start.phase === 'active';
+            if (start.phase !== 'active') {
+              progress.trajectoriesDone += 1;
+              return start;
+            }
             let trajectory = start;
             while (trajectory.phase === 'active') {
               const segment = nextSegment(trajectory, settings);
@@ -272,8 +283,10 @@ export function createGenerationActivities(deps: GenerationDeps) {
               trajectory = applySegment(trajectory, segment, output, tokenizer);
             }
             progress.trajectoriesDone += 1;
-            if (generates) finishMs.push(performance.now() - started);
-            return trajectory;
+            return recordTurn(trajectory, input.turn, {
+              policyVersion: input.policy.version,
+              finishMs: Math.round(performance.now() - started),
+            });
           })
           .map((running) =>
             running.catch((err: unknown) => {
@@ -288,7 +301,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
     }
     await injectFaultOnce('generate');
     await writeJsonl(deps.store, key, trajectories);
-    return { ...summarize(key, trajectories, previous), turnBarrier: turnBarrier(finishMs) };
+    return summarize(key, input.turn, trajectories, previous);
   }
 
   return { generate, syncPolicyWeights };

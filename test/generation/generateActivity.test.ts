@@ -24,7 +24,7 @@ import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
 import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
-import { assertSameTrajectories } from './sameSamples';
+import { assertSameTrajectories, withoutTiming } from './sameSamples';
 
 let fixture: FixtureModel;
 let scratch: string;
@@ -124,6 +124,7 @@ describe('generate activity', () => {
         'sampled at temperature 1 from a random model: no token was certain',
       );
       assert.deepEqual(t.turnPolicyVersions, [0], 'turn 0 came from policy v0');
+      assert.equal(t.turnFinishMs?.length, 1);
       assert.ok(t.responseTokenIds.length <= 48);
       assert.ok(t.phase === 'finished' || t.phase === 'awaitingExecution');
       modelTokens += t.actionMask.reduce((a, m) => a + m, 0);
@@ -132,25 +133,31 @@ describe('generate activity', () => {
     assert.equal(result.finished + result.awaitingExecution, 6);
     const stopped = Object.values(result.stoppedBy).reduce((a, n) => a + (n ?? 0), 0);
     assert.equal(stopped, 6);
-    // All six generated this turn; each waited between nothing and the whole span for the slowest.
-    const turnBarrier = result.turnBarrier;
-    assert.ok(turnBarrier);
-    assert.equal(turnBarrier.trajectories, 6);
-    assert.ok(turnBarrier.spanMs > 0);
-    assert.ok(turnBarrier.waitMs >= 0 && turnBarrier.waitMs <= 5 * turnBarrier.spanMs);
+    // All six generated this turn; each waited from its own finish until the slowest one's.
+    const finishes = trajectories.map((t) => t.turnFinishMs![0]!);
+    const span = Math.max(...finishes);
+    assert.deepEqual(result.turnBarrier, {
+      trajectories: 6,
+      spanMs: span,
+      waitMs: finishes.reduce((sum, ms) => sum + span - ms, 0),
+    });
+    assert.ok(finishes.every((ms) => Number.isInteger(ms) && ms >= 0));
 
-    // Run again: the artifact exists, so the same summary comes back (no barrier: nothing was
-    // generated) and nothing is rewritten.
+    // Run again: the artifact exists, so the same summary comes back (the barrier read from
+    // the trajectories) and nothing is rewritten.
     const mtime = statSync(store.pathOf(result.generatedKey)).mtimeMs;
     const again = await runIn(new MockActivityEnvironment(), generate, input());
-    assert.deepEqual(again, withoutBarrier(result));
+    assert.deepEqual(again, result);
     assert.equal(statSync(store.pathOf(result.generatedKey)).mtimeMs, mtime);
 
     // A fresh store with the same seeds regenerates the same tokens.
     const other = new LocalDirArtifactStore(join(scratch, 'store-b'));
     const fresh = createGenerationActivities({ store: other });
     const replay = await runIn(new MockActivityEnvironment(), fresh.generate, input());
-    assert.deepEqual(await readJsonl<Trajectory>(other, replay.generatedKey), trajectories);
+    assert.deepEqual(
+      (await readJsonl<Trajectory>(other, replay.generatedKey)).map(withoutTiming),
+      trajectories.map(withoutTiming),
+    );
   });
 
   it('appends the sandbox observation as tool tokens and keeps generating', async () => {
@@ -228,6 +235,7 @@ describe('generate activity', () => {
     );
     assert.ok(behaviour.slice(at + observation.length).every((l) => Number.isFinite(l) && l < 0));
     assert.deepEqual(resumed!.turnPolicyVersions, [0, 3], 'turn 1 came from policy v3');
+    assert.equal(resumed!.turnFinishMs?.length, 2);
     assert.equal(turn1.turnBarrier?.trajectories, 1, 'only the resumed trajectory generated');
   });
 

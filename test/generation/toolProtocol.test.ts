@@ -11,10 +11,10 @@ import {
   OUTPUT_TOO_LONG,
   appendObservation,
   applySegment,
-  beginTurn,
   extractCode,
   findStop,
   nextSegment,
+  recordTurn,
   observationResult,
   renderPrompt,
   startTrajectory,
@@ -288,17 +288,18 @@ describe('observations', () => {
 
 describe('behaviour bookkeeping', () => {
   it("keeps one behaviour log-prob per response token: the engine's for model tokens, 0 for tool output", () => {
-    let t = beginTurn(fresh(), 0, 4);
+    let t = fresh();
     const first = ids('Let', ' ``', '`py', 'thon\nx');
     t = applySegment(t, nextSegment(t, settings)!, out(first), tokenizer);
     const code = ids(' = 6*7', '\nprint(x)\n``', '`\n');
     t = applySegment(t, nextSegment(t, settings)!, out(code), tokenizer);
     t = appendObservation(t, okResult(t.id, '42\n'), tokenizer, settings);
     const observation = tokenizer.encode('\n```output\n42\n```\n');
-    t = beginTurn(t, 1, 5);
+    t = recordTurn(t, 0, { policyVersion: 4, finishMs: 120 });
     const last = ids('Let', '</ans', 'wer>');
     t = applySegment(t, nextSegment(t, settings)!, out(last), tokenizer);
     assert.equal(t.stopReason, 'answer');
+    t = recordTurn(t, 1, { policyVersion: 5, finishMs: 80 });
     assert.deepEqual(t.behaviourLogprobs, [
       ...out(first).logprobs,
       ...out(code).logprobs,
@@ -307,6 +308,7 @@ describe('behaviour bookkeeping', () => {
     ]);
     assert.equal(t.behaviourLogprobs.length, t.responseTokenIds.length);
     assert.deepEqual(t.turnPolicyVersions, [4, 5]);
+    assert.deepEqual(t.turnFinishMs, [120, 80]);
   });
 
   it('drops a record that does not cover every earlier token instead of misaligning it', () => {
@@ -314,6 +316,7 @@ describe('behaviour bookkeeping', () => {
     const legacy = { ...fresh(), responseTokenIds: ids('Let'), actionMask: [1] };
     delete legacy.behaviourLogprobs;
     delete legacy.turnPolicyVersions;
+    delete legacy.turnFinishMs;
     const next = applySegment(
       legacy,
       nextSegment(legacy, settings)!,
@@ -321,7 +324,8 @@ describe('behaviour bookkeeping', () => {
       tokenizer,
     );
     assert.equal(next.behaviourLogprobs, undefined);
-    assert.equal(beginTurn(legacy, 1, 3).turnPolicyVersions, undefined);
+    const legacyTurn = recordTurn(legacy, 1, { policyVersion: 3, finishMs: 9 });
+    assert.ok(!('turnPolicyVersions' in legacyTurn) && !('turnFinishMs' in legacyTurn));
     // Tokens appended by hand without their log-probs: the stale record goes.
     const patched = { ...fresh(), responseTokenIds: ids('Let'), actionMask: [1] };
     assert.ok(
@@ -330,7 +334,11 @@ describe('behaviour bookkeeping', () => {
         applySegment(patched, nextSegment(patched, settings)!, out(ids(' me')), tokenizer)
       ),
     );
-    assert.ok(!('turnPolicyVersions' in beginTurn(fresh(), 2, 3)), 'turns 0 and 1 are not recorded');
+    const skipped = recordTurn(fresh(), 2, { policyVersion: 3, finishMs: 9 });
+    assert.ok(
+      !('turnPolicyVersions' in skipped) && !('turnFinishMs' in skipped),
+      'turns 0 and 1 are missing',
+    );
   });
 
   it('refuses an engine output whose log-probs do not match its tokens', () => {
