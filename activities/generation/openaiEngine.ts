@@ -102,8 +102,8 @@ export class OpenAIEngine implements GenerationEngine {
       return_token_ids: true,
       include_stop_str_in_output: true,
       no_stop_trim: true,
-      // 1, not 0: servers differ on whether 0 means "none" or "only the sampled token".
-      ...(greedy ? {} : { logprobs: 1 }),
+      // 0: the sampled tokens' log-probs and no alternatives (vLLM, SGLang and tirflow serve).
+      ...(greedy ? {} : { logprobs: 0 }),
     };
     return this.semaphore.run(() => this.withRetries(body, greedy, signal));
   }

@@ -139,18 +139,40 @@ export function topLogprobs(
   const n = Math.min(count, vocabSize);
   if (n <= 0) return [];
   if (settings.temperature <= 0) {
-    const row = scratch(vocabSize);
-    for (let i = 0; i < vocabSize; i++) row[i] = logits[offset + i]!;
-    return byProbability(row, vocabSize)
-      .slice(0, n)
-      .map((tokenId, k) => ({ tokenId, logprob: k === 0 ? 0 : -Infinity }));
+    return highestLogits(logits, offset, vocabSize, n).map((tokenId, k) => ({
+      tokenId,
+      logprob: k === 0 ? 0 : -Infinity,
+    }));
   }
   const { probs, total, scaled } = tempered(logits, offset, vocabSize, settings.temperature);
+  if (settings.topP >= 1) {
+    // Without a nucleus no sort is needed: the most probable tokens are those of highest logit.
+    const logTotal = Math.log(total);
+    return highestLogits(logits, offset, vocabSize, n).map((tokenId) => ({
+      tokenId,
+      logprob: scaled(tokenId) - logTotal,
+    }));
+  }
   const order = byProbability(probs, vocabSize);
-  const { kept, mass } =
-    settings.topP >= 1 ? { kept: vocabSize, mass: total } : nucleus(order, probs, settings.topP * total);
+  const { kept, mass } = nucleus(order, probs, settings.topP * total);
   const logMass = Math.log(mass);
   return order
     .slice(0, n)
     .map((tokenId, k) => ({ tokenId, logprob: k < kept ? scaled(tokenId) - logMass : -Infinity }));
+}
+
+/** The ids of the `n` highest logits, highest first, ties by id: one pass, no sort of the vocabulary. */
+function highestLogits(logits: Float32Array, offset: number, vocabSize: number, n: number): number[] {
+  const best: number[] = [];
+  const value = (id: number): number => logits[offset + id]!;
+  for (let id = 0; id < vocabSize; id++) {
+    const v = value(id);
+    // Ids arrive in increasing order, so a tie with a kept one never displaces it.
+    if (best.length === n && v <= value(best[n - 1]!)) continue;
+    let at = best.length;
+    while (at > 0 && value(best[at - 1]!) < v) at--;
+    best.splice(at, 0, id);
+    if (best.length > n) best.pop();
+  }
+  return best;
 }

@@ -116,4 +116,31 @@ describe('sampling', () => {
       { tokenId: 2, logprob: -Infinity },
     ]);
   });
+
+  it('picks the same top tokens as a full sort, ties broken by id, on a large row', () => {
+    const random = seededRandom(77);
+    // Logits rounded to one decimal: many ties among 3000 tokens.
+    const row = Float32Array.from({ length: 3000 }, () => Math.round((random() * 8 - 4) * 10) / 10);
+    const sorted = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
+    for (const count of [1, 5, 20]) {
+      for (const settings of [
+        { temperature: 0, topP: 1 },
+        { temperature: 0.7, topP: 1 },
+        { temperature: 1, topP: 0.5 },
+      ]) {
+        const top = topLogprobs(row, 0, row.length, settings, count);
+        assert.deepEqual(
+          top.map((t) => t.tokenId),
+          sorted.slice(0, count),
+          `count ${count}, T=${settings.temperature}, top_p=${settings.topP}`,
+        );
+        // The first is what greedy decoding would pick; probabilities never rise down the list.
+        assert.equal(
+          top[0]!.tokenId,
+          sampleToken(row, 0, row.length, { temperature: 0, topP: 1 }, random).token,
+        );
+        top.slice(1).forEach((t, k) => assert.ok(t.logprob <= top[k]!.logprob));
+      }
+    }
+  });
 });
