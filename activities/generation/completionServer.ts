@@ -328,6 +328,7 @@ export function createCompletionServer(options: CompletionServerOptions): Server
     };
     handle().catch((err: unknown) => {
       const { status, body } = errorBody(err);
+      if (res.destroyed) return; // the client left mid-request: its work was cancelled, nothing failed
       if (status === 500) console.error('tirflow serve: request failed:', err);
       if (!res.headersSent) send(res, status, body);
     });

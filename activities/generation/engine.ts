@@ -9,9 +9,9 @@
  * renormalised (tokens outside it have probability 0). The trainer's off-policy correction
  * divides by exactly this probability, so it must be the sampler's, not the model's raw
  * temperature-1 distribution. Greedy decoding (temperature 0) draws from a point mass on the
- * argmax: its behaviour log-prob is 0 for every token. (The raw temperature-1 log-prob would
- * describe a distribution nothing was sampled from; an importance weight against it would be
- * meaningless. Greedy rollouts are for evaluation, never trained on.)
+ * argmax, so its behaviour log-prob is 0 for every token: the token was chosen with
+ * probability 1. (The raw temperature-1 log-prob that some servers report under greedy
+ * decoding describes a distribution nothing was sampled from.)
  */
 
 export interface CompletionRequest {
