@@ -51,6 +51,21 @@ export interface GenerateResult {
   tokensGenerated: number;
   stoppedBy: Partial<Record<StopReason, number>>;
   timing?: ActivityTiming;
+  /** Timing of the turn (from the trajectories' turnFinishMs); absent for artifacts without it. */
+  turnBarrier?: TurnBarrier;
+}
+
+/**
+ * The turn barrier of one generate call: every trajectory the turn generated (those active
+ * when it began) waits for the slowest one before the shard can execute code or score.
+ * The fraction of trajectory time lost to it is waitMs / (trajectories × spanMs).
+ */
+export interface TurnBarrier {
+  trajectories: number;
+  /** From the turn's first engine request until its last trajectory finished, ms. */
+  spanMs: number;
+  /** Sum over those trajectories of (spanMs − the time it finished): time spent waiting, ms. */
+  waitMs: number;
 }
 
 export interface DatasetSummary {

@@ -2,7 +2,8 @@
  * The ZeroTIR tool protocol, the one home of it: prompt templates, the two-state stop logic
  * ("```python" then "```"), code extraction, observation text and cap, the tool budget, and
  * token bookkeeping (every response token tagged model = 1 or tool output = 0 in the action
- * mask; ids are appended as produced and never re-tokenized from text).
+ * mask, with its behaviour log-prob, and each turn's policy version and finish time; ids are
+ * appended as produced and never re-tokenized from text).
  *
  * Pure: no I/O. Tokenizer functions are passed in, so workflows and tests can import it.
  */
@@ -61,6 +62,8 @@ export interface SegmentRequest {
 /** What an engine produced for one segment. Text is not part of it: ids are the truth. */
 export interface SegmentOutput {
   tokenIds: number[];
+  /** Same length as tokenIds: each token's log-prob under the distribution it was sampled from. */
+  logprobs: number[];
   /** 'stop' = a stop string or an end-of-sequence token; 'length' = out of token room. */
   finishReason: 'stop' | 'length';
 }
@@ -137,11 +140,19 @@ export function applySegment(
   output: SegmentOutput,
   tokenizer: Tokenizer,
 ): Trajectory {
+  if (output.logprobs.length !== output.tokenIds.length) {
+    throw new Error(
+      `engine returned ${output.logprobs.length} log-probs for ${output.tokenIds.length} tokens (trajectory ${trajectory.id})`,
+    );
+  }
   const before = trajectory.responseText;
   const responseTokenIds = [...trajectory.responseTokenIds, ...output.tokenIds];
   const actionMask = [...trajectory.actionMask, ...output.tokenIds.map(() => 1)];
   const responseText = tokenizer.decode(responseTokenIds);
-  const next: Trajectory = { ...trajectory, responseTokenIds, actionMask, responseText };
+  const next = withBehaviour(
+    { ...trajectory, responseTokenIds, actionMask, responseText },
+    behaviourAfter(trajectory, output.logprobs),
+  );
 
   // The new text starts where the old one ended: decoding is prefix-stable for ids that form
   // whole characters, and the code segment may begin inside the token that opened the block.
@@ -230,24 +241,73 @@ export function appendObservation(
   const appended = observation.tokenIds.slice(0, room);
   const responseTokenIds = [...trajectory.responseTokenIds, ...appended];
   const fits = appended.length === observation.tokenIds.length && appended.length < room;
-  return {
-    ...trajectory,
-    responseTokenIds,
-    actionMask: [...trajectory.actionMask, ...appended.map(() => 0)],
-    responseText: tokenizer.decode(responseTokenIds),
-    phase: fits ? 'active' : 'finished',
-    stopReason: fits ? null : 'length',
-    pendingCode: null,
-    executions: [
-      ...trajectory.executions,
-      {
-        status: result.status,
-        durationMs: result.durationMs,
-        observationTokens: appended.length,
-        truncated: result.truncated || observation.tooLong,
-      },
-    ],
-  };
+  // Tool output was not sampled: its log-prob is a placeholder 0, masked like its loss.
+  const behaviour = behaviourAfter(
+    trajectory,
+    appended.map(() => 0),
+  );
+  return withBehaviour(
+    {
+      ...trajectory,
+      responseTokenIds,
+      actionMask: [...trajectory.actionMask, ...appended.map(() => 0)],
+      responseText: tokenizer.decode(responseTokenIds),
+      phase: fits ? 'active' : 'finished',
+      stopReason: fits ? null : 'length',
+      pendingCode: null,
+      executions: [
+        ...trajectory.executions,
+        {
+          status: result.status,
+          durationMs: result.durationMs,
+          observationTokens: appended.length,
+          truncated: result.truncated || observation.tooLong,
+        },
+      ],
+    },
+    behaviour,
+  );
+}
+
+/**
+ * The trajectory's behaviour log-probs with `added` appended for its new tokens, or undefined
+ * when they were not recorded for every earlier token (an artifact from before they were, or a
+ * trajectory assembled by hand): a partial list would misalign log-probs with tokens.
+ */
+function behaviourAfter(trajectory: Trajectory, added: readonly number[]): number[] | undefined {
+  const recorded = trajectory.behaviourLogprobs;
+  if (!recorded || recorded.length !== trajectory.responseTokenIds.length) return undefined;
+  return [...recorded, ...added];
+}
+
+function withBehaviour(trajectory: Trajectory, behaviourLogprobs: number[] | undefined): Trajectory {
+  if (behaviourLogprobs) return { ...trajectory, behaviourLogprobs };
+  const copy = { ...trajectory };
+  delete copy.behaviourLogprobs;
+  return copy;
+}
+
+/** What one generate turn records on each trajectory it generated. */
+export interface TurnRecord {
+  /** The policy that generated the turn. */
+  policyVersion: number;
+  /** When the trajectory finished generating, in whole ms after the turn's first request. */
+  finishMs: number;
+}
+
+/**
+ * Records turn `turn` on a trajectory that generated in it. Each record (turnPolicyVersions,
+ * turnFinishMs) is kept only while every earlier turn is in it: index = turn, or absent.
+ */
+export function recordTurn(trajectory: Trajectory, turn: number, record: TurnRecord): Trajectory {
+  const next = { ...trajectory };
+  const versions = trajectory.turnPolicyVersions;
+  if (versions?.length === turn) next.turnPolicyVersions = [...versions, record.policyVersion];
+  else delete next.turnPolicyVersions;
+  const finishes = trajectory.turnFinishMs;
+  if (finishes?.length === turn) next.turnFinishMs = [...finishes, record.finishMs];
+  else delete next.turnFinishMs;
+  return next;
 }
 
 /** Seed of one trajectory: from the shard seed, the prompt's row and the sample index. */
@@ -278,6 +338,9 @@ export function startTrajectory(fields: {
     promptTokenIds: fields.promptTokenIds,
     responseTokenIds: [],
     actionMask: [],
+    behaviourLogprobs: [],
+    turnPolicyVersions: [],
+    turnFinishMs: [],
     responseText: '',
     phase: 'active',
     stopReason: null,

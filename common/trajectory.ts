@@ -50,6 +50,26 @@ export interface Trajectory {
   responseTokenIds: number[];
   /** Same length as responseTokenIds: 1 = model-generated (trained on), 0 = tool output (masked). */
   actionMask: number[];
+  /**
+   * Same length as responseTokenIds: each model token's log-prob under the distribution the
+   * engine sampled it from (temperature and top-p applied; 0 under greedy decoding), and 0 for
+   * tool-output tokens (actionMask 0, never trained on). The behaviour policy of the
+   * off-policy correction. Absent in artifacts written before it was recorded, and dropped
+   * rather than left partial when a trajectory's tokens were not all recorded with it.
+   */
+  behaviourLogprobs?: number[];
+  /**
+   * The policy version that generated each generate turn the trajectory took part in
+   * (index = turn of its shard's rollout). Absent in artifacts written before it was recorded.
+   */
+  turnPolicyVersions?: number[];
+  /**
+   * When the trajectory finished generating in each turn it took part in, in ms after the
+   * turn's first engine request (index = turn): the turn barrier, where it waited for the
+   * slowest trajectory of its shard. Wall-clock, like executions[].durationMs; absent in
+   * artifacts written before it was recorded.
+   */
+  turnFinishMs?: number[];
   responseText: string;
   phase: TrajectoryPhase;
   stopReason: StopReason | null;

@@ -4,6 +4,11 @@
  * awaited execution. Every active trajectory is then generated until it finishes or stops at a
  * closed ```python block, and the shard is written to artifactKeys.generated(...) at once.
  *
+ * Each trajectory records the policy version of the turn and when it finished generating in it
+ * (turnPolicyVersions, turnFinishMs) and, through the tool protocol, the behaviour log-prob of
+ * every token. The result carries the turn barrier: how long the turn's trajectories waited
+ * for its slowest one.
+ *
  * Idempotent: when the turn's artifact exists its summary is returned without generating.
  * A retry regenerates the same tokens (seeds derive from the shard seed, the prompt row, the
  * sample and the token offset), up to float rounding under a different batch composition.
@@ -11,7 +16,7 @@
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { GenerateInput, GenerateResult } from '../../common/activityContracts';
+import type { GenerateInput, GenerateResult, TurnBarrier } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { EngineConfig } from '../../common/config';
 import type { PolicyRef } from '../../common/policy';
@@ -24,6 +29,7 @@ import {
   appendObservation,
   applySegment,
   nextSegment,
+  recordTurn,
   renderPrompt,
   startTrajectory,
   trajectorySeed,
@@ -55,7 +61,12 @@ export interface GenerationProgress {
 }
 
 /** Counts every summary field from the trajectories, so a re-run can report it from the artifact. */
-function summarize(key: string, trajectories: Trajectory[], previous: Trajectory[]): GenerateResult {
+function summarize(
+  key: string,
+  turn: number,
+  trajectories: Trajectory[],
+  previous: Trajectory[],
+): GenerateResult {
   const modelTokens = (list: Trajectory[]): number =>
     list.reduce((sum, t) => sum + t.actionMask.reduce((a, m) => a + m, 0), 0);
   const stoppedBy: Partial<Record<StopReason, number>> = {};
@@ -73,7 +84,24 @@ function summarize(key: string, trajectories: Trajectory[], previous: Trajectory
     finished,
     tokensGenerated: modelTokens(trajectories) - modelTokens(previous),
     stoppedBy,
+    ...barrierOf(trajectories, turn),
   };
+}
+
+/**
+ * The turn barrier from the finish times of the trajectories that generated in `turn`: each
+ * waits from its own finish until the last one's before the shard moves on. Nothing when no
+ * trajectory recorded the turn (an artifact from before the record existed).
+ */
+function barrierOf(trajectories: Trajectory[], turn: number): { turnBarrier?: TurnBarrier } {
+  const finishMs = trajectories.flatMap((t) => {
+    const ms = t.turnFinishMs?.[turn];
+    return ms === undefined ? [] : [ms];
+  });
+  if (finishMs.length === 0) return {};
+  const spanMs = Math.max(...finishMs);
+  const waitMs = finishMs.reduce((sum, ms) => sum + (spanMs - ms), 0);
+  return { turnBarrier: { trajectories: finishMs.length, spanMs, waitMs } };
 }
 
 /** Per-process memo of the policy version each server was last told to load. */
@@ -167,7 +195,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
     const previousKey = input.turn > 0 ? input.previous?.generatedKey : undefined;
     const previous = previousKey ? await readJsonl<Trajectory>(deps.store, previousKey) : [];
     if (await deps.store.exists(key))
-      return summarize(key, await readJsonl<Trajectory>(deps.store, key), previous);
+      return summarize(key, input.turn, await readJsonl<Trajectory>(deps.store, key), previous);
 
     // Inputs scheduled before RolloutSettings existed carry the flattened fields instead.
     const legacy: GenerateInput & Partial<LegacyRolloutFields> = input;
@@ -223,10 +251,15 @@ export function createGenerationActivities(deps: GenerationDeps) {
     const signal = AbortSignal.any([abort.signal, context.cancellationSignal]);
     // One listener per in-flight request of the shard: many, by design.
     setMaxListeners(0, signal);
+    const started = performance.now();
     try {
       trajectories = await Promise.all(
         trajectories
           .map(async (start) => {
+            if (start.phase !== 'active') {
+              progress.trajectoriesDone += 1;
+              return start;
+            }
             let trajectory = start;
             while (trajectory.phase === 'active') {
               const segment = nextSegment(trajectory, settings);
@@ -250,7 +283,10 @@ export function createGenerationActivities(deps: GenerationDeps) {
               trajectory = applySegment(trajectory, segment, output, tokenizer);
             }
             progress.trajectoriesDone += 1;
-            return trajectory;
+            return recordTurn(trajectory, input.turn, {
+              policyVersion: input.policy.version,
+              finishMs: Math.round(performance.now() - started),
+            });
           })
           .map((running) =>
             running.catch((err: unknown) => {
@@ -265,7 +301,7 @@ export function createGenerationActivities(deps: GenerationDeps) {
     }
     await injectFaultOnce('generate');
     await writeJsonl(deps.store, key, trajectories);
-    return summarize(key, trajectories, previous);
+    return summarize(key, input.turn, trajectories, previous);
   }
 
   return { generate, syncPolicyWeights };

@@ -13,7 +13,8 @@
 import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { findStop } from '../../common/toolProtocol';
-import type { Completion, CompletionRequest } from './engine';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Completion, CompletionRequest, GeneratedToken, TokenLogprob } from './engine';
 import { IncrementalDecoder } from './incrementalDecoder';
 import { capacityFor, KvCache, type KvTensors, type RowSlice } from './kvCache';
 import {
@@ -23,7 +24,7 @@ import {
   ONNX_FILE,
   type OnnxLayout,
 } from './modelFolder';
-import { sampleToken, seededRandom, type Random } from './sampling';
+import { sampleToken, seededRandom, topLogprobs, type Random } from './sampling';
 import { existsSync } from 'node:fs';
 
 export interface OnnxSessionOptions {
@@ -48,6 +49,12 @@ interface Sequence {
   random: Random;
   decoder: IncrementalDecoder;
   generated: number[];
+  /** Behaviour log-prob of each generated token. */
+  logprobs: number[];
+  /** Per generated token, when the request asked for top log-probs. */
+  topLogprobs: TokenLogprob[][] | null;
+  /** Report each token as it is made (a streaming client). */
+  stream: boolean;
   /** Tokens of this sequence in the KV cache. */
   cached: number;
   /** Sampled, not yet fed: the next step's input. */
@@ -55,7 +62,17 @@ interface Sequence {
   done: boolean;
 }
 
-type Finish = (id: number, completion: Completion) => void;
+/** Where a batch reports: each finished completion, and each token of streaming sequences. */
+export interface BatchListener {
+  finish(id: number, completion: Completion): void;
+  token(id: number, token: GeneratedToken): void;
+}
+
+interface Waiting {
+  id: number;
+  request: CompletionRequest;
+  stream: boolean;
+}
 
 /** The graph's kv outputs: only this call's entries (hand-built export), or past + new (traced). */
 type KvOutputs = 'new_key_values' | 'present';
@@ -75,7 +92,7 @@ interface Placed {
 }
 
 export class OnnxBatch {
-  private waiting: { id: number; request: CompletionRequest }[] = [];
+  private waiting: Waiting[] = [];
   private running: Running;
   private generatedTotal = 0;
   private released = false;
@@ -136,8 +153,17 @@ export class OnnxBatch {
     return this.generatedTotal;
   }
 
-  submit(id: number, request: CompletionRequest): void {
-    this.waiting.push({ id, request });
+  /** Queues a request; a prompt this model cannot read is refused here, before it reaches the graph. */
+  submit(id: number, request: CompletionRequest, stream = false): void {
+    const vocab = this.layout.vocabSize;
+    const bad = request.promptTokenIds.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad !== undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `prompt token id ${bad} is not in this model's vocabulary (0 to ${vocab - 1})`,
+        'BadRequest',
+      );
+    }
+    this.waiting.push({ id, request, stream });
   }
 
   /** Drops a request, waiting or running; its completion is never reported. */
@@ -151,7 +177,7 @@ export class OnnxBatch {
   }
 
   /** One scheduling step: admit waiting requests when there is room, then decode one token for every row. */
-  async step(finish: Finish): Promise<void> {
+  async step(listener: BatchListener): Promise<void> {
     const live = this.running.rows.filter((r) => r !== null).length;
     const free = this.options.maxBatchSize - live;
     const dead = this.running.rows.length - live;
@@ -159,12 +185,12 @@ export class OnnxBatch {
     const admitAt = live === 0 ? 1 : Math.max(1, Math.ceil(this.options.maxBatchSize / 8));
     if (this.waiting.length > 0 && free >= Math.min(admitAt, this.waiting.length)) {
       const admitted = this.waiting.splice(0, free);
-      const prefilled = await this.prefill(admitted, finish);
+      const prefilled = await this.prefill(admitted, listener);
       this.running = this.repack([...this.livePlaced(), ...prefilled]);
     } else if (dead > 0 && dead >= live) {
       this.running = this.repack(this.livePlaced()); // shrink: half the rows are finished
     }
-    if (this.running.rows.some((r) => r !== null)) await this.decode(finish);
+    if (this.running.rows.some((r) => r !== null)) await this.decode(listener);
   }
 
   private emptyBatch(): Running {
@@ -228,10 +254,7 @@ export class OnnxBatch {
   }
 
   /** Prefills new requests (left-padded, in chunks), samples each one's first token. */
-  private async prefill(
-    admitted: { id: number; request: CompletionRequest }[],
-    finish: Finish,
-  ): Promise<Placed[]> {
+  private async prefill(admitted: Waiting[], listener: BatchListener): Promise<Placed[]> {
     const placed: Placed[] = [];
     const vocab = this.layout.vocabSize;
     // Shortest prompt first (ties in arrival order), so a chunk pads each prompt only to its
@@ -269,7 +292,7 @@ export class OnnxBatch {
       // With no past, new_key_values and present are the same: the chunk's own entries.
       const { logits, kv } = await this.run(this.feeds(ids, mask, positions, rows, width, null));
       const entries: KvTensors = { tensors: kv, time: width };
-      chunk.forEach(({ id, request }, r) => {
+      chunk.forEach(({ id, request, stream }, r) => {
         const length = request.promptTokenIds.length;
         const sequence: Sequence = {
           id,
@@ -277,11 +300,14 @@ export class OnnxBatch {
           random: seededRandom(request.seed),
           decoder: new IncrementalDecoder(this.tokenizer.decode),
           generated: [],
+          logprobs: [],
+          topLogprobs: (request.topLogprobs ?? 0) > 0 ? [] : null,
+          stream,
           cached: length,
           nextToken: -1,
           done: false,
         };
-        this.accept(sequence, logits, (r * width + width - 1) * vocab, finish);
+        this.accept(sequence, logits, (r * width + width - 1) * vocab, listener);
         if (!sequence.done)
           placed.push({ sequence, slice: { from: entries, row: r, start: width - length, length } });
       });
@@ -289,7 +315,7 @@ export class OnnxBatch {
     return placed;
   }
 
-  private async decode(finish: Finish): Promise<void> {
+  private async decode(listener: BatchListener): Promise<void> {
     const longest = Math.max(...this.running.rows.map((row) => row?.cached ?? 0));
     if (longest >= this.running.cache.capacity) this.running = this.repack(this.livePlaced()); // grow
     const { cache, rows } = this.running;
@@ -314,22 +340,36 @@ export class OnnxBatch {
       if (!row) return;
       cache.copy({ from: produced, row: r, start: newSlot, length: 1 }, r, row.cached);
       row.cached += 1;
-      this.accept(row, logits, r * this.layout.vocabSize, finish);
+      this.accept(row, logits, r * this.layout.vocabSize, listener);
       if (row.done) rows[r] = null;
     });
   }
 
   /** Samples a sequence's next token and decides whether it stops there. */
-  private accept(sequence: Sequence, logits: Float32Array, offset: number, finish: Finish): void {
+  private accept(sequence: Sequence, logits: Float32Array, offset: number, listener: BatchListener): void {
     const { request } = sequence;
     const end = (finishReason: Completion['finishReason'], stopString: string | null): void => {
       sequence.done = true;
-      finish(sequence.id, { tokenIds: sequence.generated, finishReason, stopString });
+      listener.finish(sequence.id, {
+        tokenIds: sequence.generated,
+        logprobs: sequence.logprobs,
+        ...(sequence.topLogprobs ? { topLogprobs: sequence.topLogprobs } : {}),
+        finishReason,
+        stopString,
+      });
     };
     const contextRoom = this.layout.maxPositionEmbeddings > 0 ? this.layout.maxPositionEmbeddings : Infinity;
     if (request.maxTokens <= 0 || sequence.cached >= contextRoom) return end('length', null);
-    const token = sampleToken(logits, offset, this.layout.vocabSize, request, sequence.random);
+    const vocab = this.layout.vocabSize;
+    const { token, logprob } = sampleToken(logits, offset, vocab, request, sequence.random);
     sequence.generated.push(token);
+    sequence.logprobs.push(logprob);
+    const top = sequence.topLogprobs
+      ? topLogprobs(logits, offset, vocab, request, request.topLogprobs ?? 0)
+      : undefined;
+    if (top) sequence.topLogprobs?.push(top);
+    if (sequence.stream)
+      listener.token(sequence.id, { tokenId: token, logprob, ...(top ? { topLogprobs: top } : {}) });
     sequence.nextToken = token;
     this.generatedTotal += 1;
     if (!request.ignoreEos && this.tokenizer.eosTokenIds.includes(token)) return end('stop', null);

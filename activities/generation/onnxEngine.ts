@@ -6,13 +6,14 @@
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Completion, CompletionRequest, GenerationEngine } from './engine';
+import type { Completion, CompletionRequest, GenerationEngine, TokenListener } from './engine';
 import type { OnnxSessionOptions } from './onnxBatch';
 import type { FromWorker, ToWorker } from './onnxMessages';
 
 interface Pending {
   resolve: (completion: Completion) => void;
   reject: (err: Error) => void;
+  onToken?: TokenListener;
 }
 
 class EngineThread {
@@ -43,6 +44,10 @@ class EngineThread {
     }
     const waiter = this.pending.get(message.id);
     if (!waiter) return;
+    if (message.type === 'token') {
+      waiter.onToken?.(message.token);
+      return;
+    }
     this.settle(message.id);
     if (message.type === 'done') waiter.resolve(message.completion);
     else if (message.nonRetryable)
@@ -67,13 +72,14 @@ class EngineThread {
     options: OnnxSessionOptions,
     request: CompletionRequest,
     signal?: AbortSignal,
+    onToken?: TokenListener,
   ): Promise<Completion> {
     const id = this.nextId++;
     return new Promise<Completion>((resolvePromise, reject) => {
       if (signal?.aborted) return reject(signal.reason as Error);
-      this.pending.set(id, { resolve: resolvePromise, reject });
+      this.pending.set(id, { resolve: resolvePromise, reject, ...(onToken ? { onToken } : {}) });
       this.worker.ref();
-      this.post({ type: 'submit', id, dir, options, request });
+      this.post({ type: 'submit', id, dir, options, request, stream: onToken !== undefined });
       signal?.addEventListener(
         'abort',
         () => {
@@ -122,8 +128,8 @@ export class OnnxEngine implements GenerationEngine {
     this.startTokens = engineThread().tokens;
   }
 
-  complete(request: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
-    return engineThread().submit(this.model, this.options, request, signal);
+  complete(request: CompletionRequest, signal?: AbortSignal, onToken?: TokenListener): Promise<Completion> {
+    return engineThread().submit(this.model, this.options, request, signal, onToken);
   }
 
   /** Tokens the shared thread generated since this engine was made (all its users' tokens). */

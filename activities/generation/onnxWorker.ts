@@ -79,9 +79,14 @@ async function loop(): Promise<void> {
         worked = true;
         const before = batch.tokensGenerated;
         try {
-          await batch.step((id, completion) => {
-            owners.get(key)?.delete(id);
-            send({ type: 'done', id, completion });
+          await batch.step({
+            finish(id, completion) {
+              owners.get(key)?.delete(id);
+              send({ type: 'done', id, completion });
+            },
+            token(id, token) {
+              send({ type: 'token', id, token });
+            },
           });
         } catch (err) {
           // A failed run leaves the cache in an unknown state: drop the session, fail its requests.
@@ -116,7 +121,7 @@ port.on('message', (message: ToWorker) => {
     owners.get(key)?.delete(message.id);
     return;
   }
-  const { id, dir, options, request } = message;
+  const { id, dir, options, request, stream } = message;
   const key = sessionKey(dir, options);
   if (request.promptTokenIds.length === 0) {
     fail(
@@ -130,7 +135,13 @@ port.on('message', (message: ToWorker) => {
   set.add(id);
   batchFor(key, dir, options).then(
     (batch) => {
-      batch.submit(id, request);
+      try {
+        batch.submit(id, request, stream);
+      } catch (err) {
+        set.delete(id);
+        fail([id], err);
+        return;
+      }
       evictIdle().catch((err: unknown) =>
         console.error('onnx engine: releasing an idle session failed:', err),
       );

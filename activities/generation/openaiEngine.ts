@@ -5,6 +5,19 @@
  * response (`choices[].token_ids`, returned by vLLM ≥ 0.10.2 for `return_token_ids: true` and by
  * `tirflow serve` always), so ids are never re-tokenized from text.
  *
+ * Behaviour log-probs come from the completions API's `logprobs` (`choices[].logprobs
+ * .token_logprobs`, one per generated token). They must be the log-probs of the distribution
+ * the server sampled from (temperature and top-p applied), which is not every server's default:
+ * - vLLM (>= 0.10.2): start the server with `--logprobs-mode processed_logprobs`. Its default,
+ *   `raw_logprobs`, reports the model's temperature-1 log-probs before any processing, which
+ *   the off-policy correction would silently misread whenever temperature != 1 or top_p < 1.
+ * - SGLang: output log-probs are computed in its sampler, after temperature and top-p (since
+ *   sgl-project/sglang#2664, December 2024); leave SGLANG_RETURN_ORIGINAL_LOGPROB unset, as it
+ *   switches them to the raw temperature-1 ones.
+ * - `tirflow serve`: always the sampling distribution's.
+ * At temperature 0 the engine asks for none and reports 0 per token: greedy decoding samples
+ * from a point mass (engine.ts), whatever raw log-probs a server would report.
+ *
  * Connection errors, 429 and 5xx are retried with exponential backoff; each attempt has a
  * timeout. In-flight requests are bounded by one semaphore per engine instance.
  */
@@ -30,6 +43,7 @@ interface CompletionChoice {
   /** vLLM and `tirflow serve`: the matched stop string, or the stop token id. */
   stop_reason?: string | number | null;
   token_ids?: number[] | null;
+  logprobs?: { token_logprobs?: (number | null)[] | null } | null;
 }
 
 class RetryableHttpError extends Error {}
@@ -67,6 +81,14 @@ export class OpenAIEngine implements GenerationEngine {
   async close(): Promise<void> {}
 
   complete(request: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
+    if ((request.topLogprobs ?? 0) > 0) {
+      // Servers name alternatives by token text, not id; nothing in tirflow asks a server for them.
+      throw ApplicationFailure.nonRetryable(
+        'the openai engine does not return top log-probs',
+        'EngineRequestRejected',
+      );
+    }
+    const greedy = request.temperature <= 0;
     const body = {
       model: this.options.model,
       prompt: request.promptTokenIds,
@@ -80,15 +102,17 @@ export class OpenAIEngine implements GenerationEngine {
       return_token_ids: true,
       include_stop_str_in_output: true,
       no_stop_trim: true,
+      // 0: the sampled tokens' log-probs and no alternatives (vLLM, SGLang and tirflow serve).
+      ...(greedy ? {} : { logprobs: 0 }),
     };
-    return this.semaphore.run(() => this.withRetries(body, signal));
+    return this.semaphore.run(() => this.withRetries(body, greedy, signal));
   }
 
-  private async withRetries(body: object, signal?: AbortSignal): Promise<Completion> {
+  private async withRetries(body: object, greedy: boolean, signal?: AbortSignal): Promise<Completion> {
     const maxRetries = this.options.maxRetries ?? 5;
     for (let attempt = 0; ; attempt++) {
       try {
-        const completion = await this.post(body, signal);
+        const completion = await this.post(body, greedy, signal);
         this.generated += completion.tokenIds.length;
         return completion;
       } catch (err) {
@@ -99,7 +123,7 @@ export class OpenAIEngine implements GenerationEngine {
     }
   }
 
-  private async post(body: object, signal?: AbortSignal): Promise<Completion> {
+  private async post(body: object, greedy: boolean, signal?: AbortSignal): Promise<Completion> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/completions`;
     const timeout = AbortSignal.timeout(this.options.requestTimeoutS * 1000);
     let response: Response;
@@ -140,8 +164,26 @@ export class OpenAIEngine implements GenerationEngine {
     }
     return {
       tokenIds: choice.token_ids,
+      logprobs: greedy ? choice.token_ids.map(() => 0) : behaviourLogprobs(choice, url),
       finishReason: choice.finish_reason === 'length' ? 'length' : 'stop',
       stopString: typeof choice.stop_reason === 'string' ? choice.stop_reason : null,
     };
   }
+}
+
+/** The sampled tokens' log-probs of a choice, one per token id, or a non-retryable error naming what is wrong. */
+function behaviourLogprobs(choice: CompletionChoice, url: string): number[] {
+  const ids = choice.token_ids ?? [];
+  const values = choice.logprobs?.token_logprobs;
+  if (!Array.isArray(values) || values.length !== ids.length || !values.every((v) => typeof v === 'number')) {
+    const found = Array.isArray(values)
+      ? `${values.length} log-probs (some missing) for ${ids.length} tokens`
+      : 'no choices[].logprobs.token_logprobs';
+    throw ApplicationFailure.nonRetryable(
+      `${url} returned ${found}: the openai engine needs the log-prob of every generated token ` +
+        '(vLLM: start it with --logprobs-mode processed_logprobs)',
+      'EngineMissingLogprobs',
+    );
+  }
+  return values;
 }

@@ -1,13 +1,14 @@
 /**
  * `tirflow serve --model DIR`: the in-process `onnx` engine behind the OpenAI-compatible
- * completions API on 127.0.0.1, so the `openai` engine (and any OpenAI client) can use it.
+ * completions API on 127.0.0.1, a vLLM stand-in (per-token log-probs, stop-string trimming,
+ * streaming, 400s for what it cannot do), so the `openai` engine and any OpenAI client can use it.
  * DIR is an exported folder (model.onnx + tokenizer files, from python -m tirflow_py.onnx_export).
  */
 import { basename, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from 'commander';
 import { createCompletionServer, listenLocal } from '../../activities/generation/completionServer';
-import { loadModelTokenizer } from '../../activities/generation/modelFolder';
+import { loadModelTokenizer, loadOnnxLayout } from '../../activities/generation/modelFolder';
 import { OnnxEngine, stopOnnxEngineThread } from '../../activities/generation/onnxEngine';
 import { CliError, exitCodes } from '../exitCodes';
 import { parsePort, parsePositiveInt } from '../options';
@@ -36,8 +37,10 @@ export function registerServe(program: Command): void {
         ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
       });
       let tokenizer: Awaited<ReturnType<typeof loadModelTokenizer>>;
+      let layout: Awaited<ReturnType<typeof loadOnnxLayout>>;
       try {
         tokenizer = await loadModelTokenizer(dir);
+        layout = await loadOnnxLayout(dir);
         // Load the session before announcing readiness, so a bad folder fails here and now.
         await engine.complete({
           promptTokenIds: tokenizer.encode('warm up'),
@@ -56,7 +59,15 @@ export function registerServe(program: Command): void {
         throw err;
       }
       const name = opts.name ?? basename(dir);
-      const server = createCompletionServer({ engine, tokenizer, modelName: name });
+      const server = createCompletionServer({
+        engine,
+        tokenizer,
+        modelName: name,
+        limits: {
+          contextLength: layout.maxPositionEmbeddings > 0 ? layout.maxPositionEmbeddings : Infinity,
+          vocabSize: layout.vocabSize,
+        },
+      });
       const port = await listenLocal(server, opts.port);
       console.log(`tirflow serve: model "${name}" on http://127.0.0.1:${port}/v1 (POST /v1/completions)`);
       const stop = (): void => {

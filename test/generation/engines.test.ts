@@ -17,6 +17,7 @@ import { OpenAIEngine } from '../../activities/generation/openaiEngine';
 import { projectRoot, pythonProjectDir, requireVenvTool, venvPython } from '../../activities/projectPaths';
 import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
+import { assertSameCompletions } from './sameSamples';
 
 let fixture: FixtureModel;
 let tokenizer: ModelTokenizer;
@@ -57,13 +58,14 @@ describe('onnx engine', () => {
     const batched = await Promise.all(requests(100).map((r) => engine.complete(r)));
     const again = await Promise.all(requests(100).map((r) => engine.complete(r)));
     assert.deepEqual(again, batched);
+    // Same composition, same bits; another composition, the same tokens and log-probs up to rounding.
     const alone = await engine.complete(requests(100)[2]!);
-    assert.deepEqual(alone, batched[2]);
+    assertSameCompletions([alone], [batched[2]!]);
     // A batch too small for all of them forces slot refills; the tokens stay the same.
     const refilled = await Promise.all(
       requests(100).map((r) => new OnnxEngine(fixture.onnxDir, { maxBatchSize: 2 }).complete(r)),
     );
-    assert.deepEqual(refilled, batched);
+    assertSameCompletions(refilled, batched);
     const otherSeed = await Promise.all(requests(200).map((r) => engine.complete(r)));
     assert.notDeepEqual(
       otherSeed.map((c) => c.tokenIds),
@@ -169,6 +171,22 @@ describe('onnx engine', () => {
     );
   });
 
+  it('refuses prompt ids outside the vocabulary, non-retryably, before they reach the graph', async () => {
+    const engine = new OnnxEngine(fixture.onnxDir, { maxBatchSize: 4 });
+    for (const bad of [tokenizer.vocabSize + 1000, -1]) {
+      await assert.rejects(
+        engine.complete({ ...requests(0)[0]!, promptTokenIds: [1, bad, 2] }),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+          assert.match(err.message, new RegExp(`token id ${bad} is not in this model's vocabulary`));
+          return true;
+        },
+      );
+    }
+    // The session is unharmed: the next request is served.
+    assert.ok((await engine.complete(requests(0)[0]!)).tokenIds.length > 0);
+  });
+
   it('refuses a folder without tokenizer.json, non-retryably and naming it', async () => {
     const dir = join(scratch, 'no-tokenizer');
     await cp(fixture.onnxDir, dir, { recursive: true });
@@ -230,11 +248,20 @@ describe('openai engine against tirflow serve', () => {
       const local = new OnnxEngine(fixture.onnxDir, { maxBatchSize: 8 });
       const remote = await Promise.all(requests(400).map((r) => client.complete(r)));
       const inProcess = await Promise.all(requests(400).map((r) => local.complete(r)));
-      assert.deepEqual(remote, inProcess);
+      assertSameCompletions(remote, inProcess);
       assert.equal(
         client.tokensGenerated(),
         remote.reduce((n, c) => n + c.tokenIds.length, 0),
       );
+
+      // Greedy: the client asks the server for no log-probs and reports the point mass's 0s.
+      const greedy = { ...requests(0)[0]!, temperature: 0 };
+      const [greedyRemote, greedyLocal] = await Promise.all([
+        client.complete(greedy),
+        local.complete(greedy),
+      ]);
+      assert.deepEqual(greedyRemote, greedyLocal);
+      assert.ok(greedyRemote.logprobs.every((l) => l === 0));
 
       // A wrong model name is the caller's mistake: non-retryable, not retried.
       const wrong = new OpenAIEngine({ baseUrl, model: 'other', requestTimeoutS: 60, retryBaseMs: 1 });

@@ -1,7 +1,8 @@
 /**
  * The `generate` activity in Temporal's MockActivityEnvironment on a real exported fixture
  * model: turn 0 from dataset prompts, a later turn that appends a sandbox observation,
- * idempotency, heartbeats, and bad input.
+ * behaviour log-probs and turn policy versions, the turn barrier, idempotency, heartbeats, and
+ * bad input.
  */
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
@@ -23,6 +24,7 @@ import type { PolicyRef } from '../../common/policy';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
 import { startServe } from '../support/serve';
 import { fixtureModel, type FixtureModel } from './fixtureModel';
+import { assertSameTrajectories, withoutTiming } from './sameSamples';
 
 let fixture: FixtureModel;
 let scratch: string;
@@ -77,6 +79,13 @@ const quietEnv = (): MockActivityEnvironment => {
 
 type Generate = (input: GenerateInput) => Promise<GenerateResult>;
 
+/** A result's counts without its timing, which differs from run to run. */
+function withoutBarrier(result: GenerateResult): GenerateResult {
+  const copy = { ...result };
+  delete copy.turnBarrier;
+  return copy;
+}
+
 /** Runs `generate` as Temporal would, with an activity context (heartbeats, cancellation). */
 function runIn(
   env: MockActivityEnvironment,
@@ -108,6 +117,14 @@ describe('generate activity', () => {
     let modelTokens = 0;
     for (const t of trajectories) {
       assert.equal(t.actionMask.length, t.responseTokenIds.length);
+      assert.equal(t.behaviourLogprobs?.length, t.responseTokenIds.length);
+      assert.ok(t.behaviourLogprobs.every((l) => Number.isFinite(l) && l <= 0));
+      assert.ok(
+        t.behaviourLogprobs.some((l) => l < 0),
+        'sampled at temperature 1 from a random model: no token was certain',
+      );
+      assert.deepEqual(t.turnPolicyVersions, [0], 'turn 0 came from policy v0');
+      assert.equal(t.turnFinishMs?.length, 1);
       assert.ok(t.responseTokenIds.length <= 48);
       assert.ok(t.phase === 'finished' || t.phase === 'awaitingExecution');
       modelTokens += t.actionMask.reduce((a, m) => a + m, 0);
@@ -116,8 +133,18 @@ describe('generate activity', () => {
     assert.equal(result.finished + result.awaitingExecution, 6);
     const stopped = Object.values(result.stoppedBy).reduce((a, n) => a + (n ?? 0), 0);
     assert.equal(stopped, 6);
+    // All six generated this turn; each waited from its own finish until the slowest one's.
+    const finishes = trajectories.map((t) => t.turnFinishMs![0]!);
+    const span = Math.max(...finishes);
+    assert.deepEqual(result.turnBarrier, {
+      trajectories: 6,
+      spanMs: span,
+      waitMs: finishes.reduce((sum, ms) => sum + span - ms, 0),
+    });
+    assert.ok(finishes.every((ms) => Number.isInteger(ms) && ms >= 0));
 
-    // Run again: the artifact exists, so the same summary comes back and nothing is rewritten.
+    // Run again: the artifact exists, so the same summary comes back (the barrier read from
+    // the trajectories) and nothing is rewritten.
     const mtime = statSync(store.pathOf(result.generatedKey)).mtimeMs;
     const again = await runIn(new MockActivityEnvironment(), generate, input());
     assert.deepEqual(again, result);
@@ -127,7 +154,10 @@ describe('generate activity', () => {
     const other = new LocalDirArtifactStore(join(scratch, 'store-b'));
     const fresh = createGenerationActivities({ store: other });
     const replay = await runIn(new MockActivityEnvironment(), fresh.generate, input());
-    assert.deepEqual(await readJsonl<Trajectory>(other, replay.generatedKey), trajectories);
+    assert.deepEqual(
+      (await readJsonl<Trajectory>(other, replay.generatedKey)).map(withoutTiming),
+      trajectories.map(withoutTiming),
+    );
   });
 
   it('appends the sandbox observation as tool tokens and keeps generating', async () => {
@@ -148,9 +178,11 @@ describe('generate activity', () => {
     // closed ```python block leaves it in (model tokens, mask 1), then hand generate a result.
     // The fixture's context is 512 positions and the ORZ prompt takes most of them: a short
     // prompt leaves room to see generation continue.
+    const block = awaitingExecution(trajectories[0]!, tokenizer, 'print(6*7)');
     const waiting: Trajectory = {
-      ...awaitingExecution(trajectories[0]!, tokenizer, 'print(6*7)'),
+      ...block,
       promptTokenIds: tokenizer.encode('Solve 3x + 5 = 20. Assistant: <think>'),
+      behaviourLogprobs: block.responseTokenIds.map(() => -0.5),
     };
     const code = waiting.responseTokenIds;
     const previousKey = 'runs/run-c/manual/turn-00.generated.jsonl';
@@ -170,7 +202,12 @@ describe('generate activity', () => {
     const turn1 = await runIn(
       new MockActivityEnvironment(),
       generate,
-      input({ turn: 1, prompts: undefined, previous: { generatedKey: previousKey, executedKey } }),
+      input({
+        turn: 1,
+        prompts: undefined,
+        previous: { generatedKey: previousKey, executedKey },
+        policy: { ...policy(), version: 3 },
+      }),
     );
     const [resumed, untouched] = await readJsonl<Trajectory>(store, turn1.generatedKey);
     assert.deepEqual(untouched, trajectories[1], 'a finished trajectory passes through unchanged');
@@ -191,6 +228,18 @@ describe('generate activity', () => {
     assert.equal(resumed!.phase === 'finished' || resumed!.phase === 'awaitingExecution', true);
     const newModelTokens = resumed!.actionMask.slice(at + observation.length).length;
     assert.equal(turn1.tokensGenerated, newModelTokens);
+    // Model tokens keep their log-probs, tool tokens get 0, new tokens the engine's own.
+    const behaviour = resumed!.behaviourLogprobs!;
+    assert.equal(behaviour.length, resumed!.responseTokenIds.length);
+    assert.deepEqual(behaviour.slice(0, at), waiting.behaviourLogprobs);
+    assert.deepEqual(
+      behaviour.slice(at, at + observation.length),
+      observation.map(() => 0),
+    );
+    assert.ok(behaviour.slice(at + observation.length).every((l) => Number.isFinite(l) && l < 0));
+    assert.deepEqual(resumed!.turnPolicyVersions, [0, 3], 'turn 1 came from policy v3');
+    assert.equal(resumed!.turnFinishMs?.length, 2);
+    assert.equal(turn1.turnBarrier?.trajectories, 1, 'only the resumed trajectory generated');
   });
 
   it('produces the same trajectories through the openai engine and tirflow serve', async () => {
@@ -224,8 +273,10 @@ describe('generate activity', () => {
           },
         },
       );
-      assert.deepEqual(remote, local);
-      assert.deepEqual(
+      assert.deepEqual(withoutBarrier(remote), withoutBarrier(local));
+      // Alike down to the behaviour log-probs (up to the rounding of another batch composition:
+      // the server admits requests as they arrive).
+      assertSameTrajectories(
         await readJsonl<Trajectory>(viaHttp, remote.generatedKey),
         await readJsonl<Trajectory>(viaOnnx, local.generatedKey),
       );

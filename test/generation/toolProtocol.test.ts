@@ -1,6 +1,7 @@
 /**
  * The ZeroTIR tool protocol on crafted token streams: stops split across tokens, a stop at the
- * very end, the tool budget, the observation cap, and the action-mask bookkeeping.
+ * very end, the tool budget, the observation cap, and the bookkeeping of the action mask, the
+ * behaviour log-probs and the policy version of each turn.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,6 +14,7 @@ import {
   extractCode,
   findStop,
   nextSegment,
+  recordTurn,
   observationResult,
   renderPrompt,
   startTrajectory,
@@ -96,8 +98,10 @@ function fresh(): Trajectory {
 }
 
 const ids = (...pieces: string[]): number[] => pieces.map((p) => tokenizer.id(p));
+/** An engine's output; each token's log-prob is made up but distinct (-(id + 1) / 10), so misalignment shows. */
 const out = (tokenIds: number[], finishReason: SegmentOutput['finishReason'] = 'stop'): SegmentOutput => ({
   tokenIds,
+  logprobs: tokenIds.map((id) => -(id + 1) / 10),
   finishReason,
 });
 const sum = (mask: number[]): number => mask.reduce((a, b) => a + b, 0);
@@ -279,5 +283,70 @@ describe('observations', () => {
   it('extracts the last code block, ignoring the fence line', () => {
     assert.equal(extractCode('a ```python\nprint(1)\n``` b ```python3\ny=2\n```'), 'y=2');
     assert.equal(extractCode('no code'), '');
+  });
+});
+
+describe('behaviour bookkeeping', () => {
+  it("keeps one behaviour log-prob per response token: the engine's for model tokens, 0 for tool output", () => {
+    let t = fresh();
+    const first = ids('Let', ' ``', '`py', 'thon\nx');
+    t = applySegment(t, nextSegment(t, settings)!, out(first), tokenizer);
+    const code = ids(' = 6*7', '\nprint(x)\n``', '`\n');
+    t = applySegment(t, nextSegment(t, settings)!, out(code), tokenizer);
+    t = appendObservation(t, okResult(t.id, '42\n'), tokenizer, settings);
+    const observation = tokenizer.encode('\n```output\n42\n```\n');
+    t = recordTurn(t, 0, { policyVersion: 4, finishMs: 120 });
+    const last = ids('Let', '</ans', 'wer>');
+    t = applySegment(t, nextSegment(t, settings)!, out(last), tokenizer);
+    assert.equal(t.stopReason, 'answer');
+    t = recordTurn(t, 1, { policyVersion: 5, finishMs: 80 });
+    assert.deepEqual(t.behaviourLogprobs, [
+      ...out(first).logprobs,
+      ...out(code).logprobs,
+      ...observation.map(() => 0),
+      ...out(last).logprobs,
+    ]);
+    assert.equal(t.behaviourLogprobs.length, t.responseTokenIds.length);
+    assert.deepEqual(t.turnPolicyVersions, [4, 5]);
+    assert.deepEqual(t.turnFinishMs, [120, 80]);
+  });
+
+  it('drops a record that does not cover every earlier token instead of misaligning it', () => {
+    // An artifact written before the fields existed: no record is started mid-trajectory.
+    const legacy = { ...fresh(), responseTokenIds: ids('Let'), actionMask: [1] };
+    delete legacy.behaviourLogprobs;
+    delete legacy.turnPolicyVersions;
+    delete legacy.turnFinishMs;
+    const next = applySegment(
+      legacy,
+      nextSegment(legacy, settings)!,
+      out(ids(' me', 'User', ':')),
+      tokenizer,
+    );
+    assert.equal(next.behaviourLogprobs, undefined);
+    const legacyTurn = recordTurn(legacy, 1, { policyVersion: 3, finishMs: 9 });
+    assert.ok(!('turnPolicyVersions' in legacyTurn) && !('turnFinishMs' in legacyTurn));
+    // Tokens appended by hand without their log-probs: the stale record goes.
+    const patched = { ...fresh(), responseTokenIds: ids('Let'), actionMask: [1] };
+    assert.ok(
+      !(
+        'behaviourLogprobs' in
+        applySegment(patched, nextSegment(patched, settings)!, out(ids(' me')), tokenizer)
+      ),
+    );
+    const skipped = recordTurn(fresh(), 2, { policyVersion: 3, finishMs: 9 });
+    assert.ok(
+      !('turnPolicyVersions' in skipped) && !('turnFinishMs' in skipped),
+      'turns 0 and 1 are missing',
+    );
+  });
+
+  it('refuses an engine output whose log-probs do not match its tokens', () => {
+    const t = fresh();
+    assert.throws(
+      () =>
+        applySegment(t, nextSegment(t, settings)!, { ...out(ids('Let', ' me')), logprobs: [-1] }, tokenizer),
+      /1 log-probs for 2 tokens/,
+    );
   });
 });
