@@ -32,7 +32,10 @@ export function formatTimings(t: StepTimings): string {
   return (
     `${secs(t.stepS)}: rollout ${secs(t.rolloutS)} (busy: generate ${secs(t.generateS)}, execute ` +
     `${secs(t.executeS)}, score ${secs(t.scoreS)}), update ${secs(t.updateS)}, evaluation ` +
-    `${secs(t.evaluationS)}, waiting in task queues ${secs(t.queueWaitS)}`
+    `${secs(t.evaluationS)}, waiting in task queues ${secs(t.queueWaitS)}` +
+    (t.turnTrajectoryS
+      ? `; trajectories waited at turn barriers ${((100 * (t.barrierWaitS ?? 0)) / t.turnTrajectoryS).toFixed(0)}% of their turn time`
+      : '')
   );
 }
 

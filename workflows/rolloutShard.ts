@@ -41,6 +41,10 @@ export interface ShardTimings {
   executeS: number;
   scoreS: number;
   queueWaitS: number;
+  /** Turn barriers: trajectory-seconds spent waiting for the slowest trajectory of a turn. */
+  barrierWaitS?: number;
+  /** Trajectory-seconds of the turns in all (trajectories × span, summed over turns). */
+  turnTrajectoryS?: number;
 }
 
 export interface RolloutShardResult {
@@ -70,11 +74,23 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
   const settings = rolloutSettingsOf(input);
   const request = { runId, step, shard, policy: input.policy, rollout: settings, seed: input.seed };
   const heartbeat = heartbeatTimeout(settings.heartbeatTimeoutS);
-  const timings: ShardTimings = { generateS: 0, executeS: 0, scoreS: 0, queueWaitS: 0 };
+  const timings: Required<ShardTimings> = {
+    generateS: 0,
+    executeS: 0,
+    scoreS: 0,
+    queueWaitS: 0,
+    barrierWaitS: 0,
+    turnTrajectoryS: 0,
+  };
   const account = (kind: 'generateS' | 'executeS' | 'scoreS', timing: ActivityTiming | undefined): void => {
     if (!timing) return;
     timings[kind] += timing.runMs / 1000;
     timings.queueWaitS += timing.queuedMs / 1000;
+  };
+  const accountBarrier = (result: GenerateResult): void => {
+    if (!result.turnBarrier) return;
+    timings.barrierWaitS += result.turnBarrier.waitMs / 1000;
+    timings.turnTrajectoryS += (result.turnBarrier.trajectories * result.turnBarrier.spanMs) / 1000;
   };
 
   let turn = 0;
@@ -101,6 +117,7 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
     ]),
   );
   account('generateS', generated.timing);
+  accountBarrier(generated);
   let tokensGenerated = generated.tokensGenerated;
   let executions = 0;
   const executionsByStatus: ExecuteCodeResult['byStatus'] = {};
@@ -145,6 +162,7 @@ export async function rolloutShard(input: RolloutShardInput): Promise<RolloutSha
       ]),
     );
     account('generateS', generated.timing);
+    accountBarrier(generated);
     tokensGenerated += generated.tokensGenerated;
   }
 

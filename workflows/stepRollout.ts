@@ -71,13 +71,18 @@ export async function rolloutStep(input: StepRolloutInput): Promise<StepRollout>
     ({ sampled, kept } = counted(shards));
   }
 
-  const timings: ShardTimings = { generateS: 0, executeS: 0, scoreS: 0, queueWaitS: 0 };
+  const timings: Required<ShardTimings> = {
+    generateS: 0,
+    executeS: 0,
+    scoreS: 0,
+    queueWaitS: 0,
+    barrierWaitS: 0,
+    turnTrajectoryS: 0,
+  };
   for (const shard of shards) {
     if (!shard?.timings) continue;
-    timings.generateS += shard.timings.generateS;
-    timings.executeS += shard.timings.executeS;
-    timings.scoreS += shard.timings.scoreS;
-    timings.queueWaitS += shard.timings.queueWaitS;
+    for (const key of Object.keys(timings) as Array<keyof ShardTimings>)
+      timings[key] += shard.timings[key] ?? 0;
   }
   return {
     step,

@@ -481,6 +481,8 @@ export async function trainingRun(input: TrainingRunInput): Promise<TrainingRunR
                   updateS,
                   evaluationS,
                   queueWaitS: batch.timings.queueWaitS + (update?.timing?.queuedMs ?? 0) / 1000,
+                  barrierWaitS: batch.timings.barrierWaitS ?? 0,
+                  turnTrajectoryS: batch.timings.turnTrajectoryS ?? 0,
                 },
               },
             ],
