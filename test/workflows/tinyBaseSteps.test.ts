@@ -1,7 +1,10 @@
 /**
- * Refill, on real workers with the shipped tiny base: when dynamic filtering keeps fewer groups
- * than the step's batch, the step samples more prompts as further shards until the batch is
- * full (or its rounds run out), and the update trains on exactly the batch.
+ * Steps of the shipped tiny base on real workers, where what the model does matters:
+ *  - refill: when dynamic filtering keeps fewer groups than the step's batch, the step samples
+ *    more prompts as further shards until the batch is full, and the update trains on exactly
+ *    the batch;
+ *  - at temperature 0.7 the engine's behaviour log-probs and the trainer's agree (ONNX vs torch
+ *    numerics only), so on-policy importance weights are 1.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -68,4 +71,38 @@ test('a step short of kept groups samples more prompts until its batch is full',
   assert.equal(keptAll, groups.kept);
   // The update trained on exactly the batch: 4 groups × 4 samples.
   assert.equal(record.update?.trajectoriesTrained, 16, JSON.stringify(record.update));
+});
+
+test('at temperature 0.7 the engine and the trainer agree on every sampled token’s log-prob', async () => {
+  const runId = uniqueName('agree');
+  const config = tinyRunConfig(harness().model, {
+    steps: 1,
+    data: {
+      train: writeChaosTasks(mkdtempSync(join(tmpdir(), 'tirflow-agree-'))),
+      validation: join(projectRoot, 'data/tasks/validation.jsonl'),
+    },
+    rollout: { promptsPerStep: 4, samplesPerPrompt: 4, shards: 2, maxResponseTokens: 48, temperature: 0.7 },
+    trainer: { learningRate: 1e-3, device: 'cpu', offPolicyCorrection: 'tis' },
+  });
+  const handle = await harness().temporal.client.workflow.start('trainingRun', {
+    taskQueue: taskQueues.workflows,
+    workflowId: runId,
+    args: [{ runId, config }],
+  });
+  await handle.result();
+  const record = JSON.parse(
+    readFileSync(join(harness().worker.artifactRoot, artifactKeys.metrics(runId)), 'utf8').trim(),
+  ) as StepRecord;
+  const update = record.update!;
+  assert.ok(update.trajectoriesTrained! > 0, 'some groups were kept, so tokens were compared');
+  assert.equal(update.temperature, 0.7, 'the trainer scored at the temperature the rollout sampled at');
+  assert.equal(update.staleness, 0);
+  // ONNX (fp32) against torch (fp32): logits agree to ~1.5e-5, so log-probs at T = 0.7 to
+  // ~4e-5 (test/generation/logprobs.test.ts measures the engine against torch directly).
+  assert.ok(update.logprobGap! < 1e-4, `mean |behaviour − trainer| log-prob ${update.logprobGap}`);
+  assert.ok(
+    Math.abs(update.importanceWeightMean! - 1) < 1e-3,
+    `importance weight mean ${update.importanceWeightMean}`,
+  );
+  assert.equal(update.importanceWeightTruncatedFraction, 0);
 });
