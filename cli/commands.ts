@@ -6,6 +6,7 @@ import { registerGrade } from './commands/grade';
 import { registerServe } from './commands/serve';
 import { registerControl } from './commands/control';
 import { registerStatus } from './commands/status';
+import { registerTensorboard } from './commands/tensorboard';
 import { registerDemo } from './commands/demo';
 import { registerEval } from './commands/eval';
 import { registerReport } from './commands/report';
@@ -27,5 +28,6 @@ export const commands: RegisterCommand[] = [
   registerExec,
   registerGrade,
   registerReport,
+  registerTensorboard,
   registerScalingLaw,
 ];
