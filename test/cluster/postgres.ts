@@ -19,6 +19,8 @@ export interface PostgresServer {
   user: string;
   password: string;
   log: string;
+  /** Runs SQL as the superuser over the Unix socket; returns the rows, unaligned (psql -tA). */
+  query(database: string, sql: string): Promise<string>;
   /** Crash and restart: `pg_ctl stop -m immediate` (no checkpoint, WAL recovery on start). */
   crashRestart(downMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -139,6 +141,15 @@ export async function startPostgres(options: {
     user: 'temporal',
     password,
     log,
+    async query(database, sql) {
+      const rows = await asPostgres(
+        host,
+        join(bin, 'psql'),
+        ['-h', sockets, '-p', String(port), '-d', database, '-v', 'ON_ERROR_STOP=1', '-tA', '-f', '-'],
+        sql,
+      );
+      return rows.trim();
+    },
     async crashRestart(downMs) {
       await pgCtl('stop', '-m', 'immediate');
       await new Promise((resolve) => setTimeout(resolve, downMs));

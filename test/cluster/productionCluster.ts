@@ -19,6 +19,7 @@ import { makeCertificates, type CertificateSet } from './certs';
 import { logTail, startOnHost, type HostProcess } from './hostProcess';
 import { startPostgres, type PostgresServer } from './postgres';
 import { applyTemporalSchema } from './schema';
+import { underSandboxProfile } from './seccomp';
 import {
   frontendPort,
   frontendServerName,
@@ -110,11 +111,11 @@ export async function startProductionCluster(log: (line: string) => void): Promi
     });
     stops.push(() => postgres.stop());
 
-    log('Temporal schema (temporal-sql-tool)');
+    log('Temporal schema (docker/temporal/schema.sh, temporal-sql-tool)');
     await applyTemporalSchema({ host: temporalHost, binDir, postgres });
 
     log(`Temporal services (${temporalServices.join(', ')}) on ${temporalHost.address}`);
-    const temporal = startTemporalServices({
+    const temporal = await startTemporalServices({
       host: temporalHost,
       binDir,
       certDir: certs.dir,
@@ -157,19 +158,31 @@ export async function startProductionCluster(log: (line: string) => void): Promi
         await sleep(500);
       }
     };
-    const succeeds = async (args: string[], alsoOk?: RegExp): Promise<boolean | string> => {
+    const succeeds = async (args: string[]): Promise<boolean | string> => {
       const result = await temporalCli(args);
-      const output = String(result.all);
-      return result.exitCode === 0 || (alsoOk?.test(output) ?? false) || output;
+      return result.exitCode === 0 || String(result.all);
     };
     await waitFor('the frontend answering over mTLS', () => succeeds(['operator', 'cluster', 'health']));
-    log('frontend serving; creating the namespace');
-    await waitFor('the default namespace', () =>
-      succeeds(
-        ['operator', 'namespace', 'create', '--namespace', 'default', '--retention', '72h'],
-        /already/i,
-      ),
+    log('frontend serving; registering the namespace (docker/temporal/namespace.sh)');
+    const registered = await runOnHost(
+      hosts.operator,
+      'sh',
+      [join(projectRoot, 'docker', 'temporal', 'namespace.sh')],
+      {
+        detached: false,
+        env: {
+          TEMPORAL_CLI: requireVenvTool(temporalBinary),
+          TEMPORAL_ADDRESS: frontendAddress,
+          TEMPORAL_NAMESPACE: 'default',
+          TLS_CA: certs.ca,
+          TLS_CERT: operatorCert.cert,
+          TLS_KEY: operatorCert.key,
+          TLS_SERVER_NAME: frontendServerName,
+        },
+      },
     );
+    if (registered.exitCode !== 0)
+      throw new Error(`docker/temporal/namespace.sh failed:\n${String(registered.all)}`);
     // The namespace is usable once the services' namespace caches have it.
     await waitFor('the default namespace in use', () =>
       succeeds(['workflow', 'list', '--namespace', 'default', '--limit', '1']),
@@ -184,10 +197,12 @@ export async function startProductionCluster(log: (line: string) => void): Promi
       ];
       // Workflow tasks on the rollout host only: one webpack bundle on a 2-core machine.
       if (role !== 'rollout') args.push('--no-workflows');
-      workers.set(
-        role,
-        startOnHost(hosts[role], `worker-${role}`, process.execPath, [tirflowBin, ...args], { logDir }),
-      );
+      // The sandbox role under its container's seccomp profile, as compose runs it.
+      const [command, commandArgs] =
+        role === 'sandbox'
+          ? underSandboxProfile(process.execPath, [tirflowBin, ...args])
+          : [process.execPath, [tirflowBin, ...args]];
+      workers.set(role, startOnHost(hosts[role], `worker-${role}`, command, commandArgs, { logDir }));
     }
     stops.push(async () => {
       await Promise.all([...workers.values()].map((w) => w.stop()));

@@ -227,9 +227,9 @@ const weightsOf = (runId: string, step: number): Buffer =>
 async function workflowResult(runId: string): Promise<TrainingRunResult> {
   const shown = await cluster.temporalCli(['workflow', 'result', '--workflow-id', runId, '-o', 'json']);
   assert.equal(shown.exitCode, 0, `temporal workflow result:\n${output(shown)}`);
-  console.log(String(shown.stdout).slice(0, 300));
-  const parsed = JSON.parse(String(shown.stdout)) as { result?: TrainingRunResult } & TrainingRunResult;
-  return parsed.result ?? parsed;
+  const shownRun = JSON.parse(String(shown.stdout)) as { status: string; result: TrainingRunResult };
+  assert.equal(shownRun.status, 'COMPLETED', `run ${runId}`);
+  return shownRun.result;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { projectRoot } from '../../activities/projectPaths';
 import type { NetHost } from '../deploy/netHosts';
-import { startOnHost, type HostProcess } from './hostProcess';
+import { logTail, startOnHost, type HostProcess } from './hostProcess';
 import type { PostgresServer } from './postgres';
 
 export const temporalServices = ['history', 'matching', 'frontend', 'worker'] as const;
@@ -25,13 +25,20 @@ export interface TemporalCluster {
   stop(): Promise<void>;
 }
 
-export function startTemporalServices(options: {
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts the four services. History goes first, alone: at a cluster's first start every service
+ * writes the cluster's metadata record, and concurrent first writers fail (a supervisor would
+ * restart them, as compose's restart policy does). The others start once the record exists.
+ */
+export async function startTemporalServices(options: {
   host: NetHost;
   binDir: string;
   certDir: string;
   postgres: PostgresServer;
   logDir: string;
-}): TemporalCluster {
+}): Promise<TemporalCluster> {
   const { host, binDir, certDir, postgres, logDir } = options;
   const env = {
     POSTGRES_SEEDS: postgres.host.address,
@@ -69,7 +76,20 @@ export function startTemporalServices(options: {
     processes.set(service, child);
     return child;
   };
-  for (const service of temporalServices) start(service);
+  const history = start('history');
+  for (let attempt = 0; ; attempt++) {
+    const rows = await postgres
+      .query('temporal', 'SELECT count(*) FROM cluster_metadata_info')
+      .catch(() => '0');
+    if (Number(rows) > 0) break;
+    if (!history.running())
+      throw new Error(`temporal history exited at its first start:\n${logTail(history.log)}`);
+    // A start-up guard, not a speed limit.
+    if (attempt >= 1200)
+      throw new Error(`temporal history wrote no cluster metadata:\n${logTail(history.log)}`);
+    await sleep(250);
+  }
+  for (const service of temporalServices) if (service !== 'history') start(service);
   return {
     process(service) {
       return processes.get(service)!;
