@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { execa, type Result } from 'execa';
 import { projectRoot, requireVenvTool, temporalBinary } from '../../activities/projectPaths';
 import type { WorkerRole } from '../../common/activityContracts';
+import { searchAttributeTypes } from '../../common/searchAttributes';
 import { workerRoles } from '../../workers/roles';
 import { tirflowBin } from '../support/cli';
 import { createHostNetwork, runOnHost, type HostNetwork, type NetHost } from '../deploy/netHosts';
@@ -163,7 +164,7 @@ export async function startProductionCluster(log: (line: string) => void): Promi
       return result.exitCode === 0 || String(result.all);
     };
     await waitFor('the frontend answering over mTLS', () => succeeds(['operator', 'cluster', 'health']));
-    log('frontend serving; registering the namespace (docker/temporal/namespace.sh)');
+    log('frontend serving; registering the namespace and search attributes (docker/temporal/namespace.sh)');
     const registered = await runOnHost(
       hosts.operator,
       'sh',
@@ -178,6 +179,9 @@ export async function startProductionCluster(log: (line: string) => void): Promi
           TLS_CERT: operatorCert.cert,
           TLS_KEY: operatorCert.key,
           TLS_SERVER_NAME: frontendServerName,
+          SEARCH_ATTRIBUTES: Object.entries(searchAttributeTypes)
+            .map(([name, type]) => `${name}=${type}`)
+            .join(' '),
         },
       },
     );

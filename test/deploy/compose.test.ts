@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { execa } from 'execa';
 import { projectRoot } from '../../activities/projectPaths';
+import { searchAttributeTypes } from '../../common/searchAttributes';
 import { workerRoles } from '../../workers/roles';
 import { runTirflow } from '../support/cli';
 
@@ -165,6 +166,15 @@ test("Temporal runs from the server image after a one-shot schema job, never aut
   );
   assert.equal(schema.restart, 'on-failure', 'a job: it ends, and is retried only when it fails');
   assert.equal(schema.depends_on?.postgresql?.condition, 'service_healthy');
+  const namespace = model.services['temporal-namespace']!;
+  assert.deepEqual(namespace.entrypoint, ['sh', '/etc/tirflow/namespace.sh']);
+  assert.deepEqual(
+    Object.fromEntries(
+      (namespace.environment?.SEARCH_ATTRIBUTES ?? '').split(/\s+/).map((pair) => pair.split('=')),
+    ),
+    searchAttributeTypes,
+    "the namespace job registers tirflow's search attributes (common/searchAttributes.ts)",
+  );
   for (const name of temporalServices) {
     const service = model.services[name]!;
     assert.equal(service.image, 'temporalio/server:1.29.1', name);
