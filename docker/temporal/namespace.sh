@@ -43,6 +43,8 @@ else
 fi
 
 query=""
+# A namespace just registered reaches the frontend's cache within seconds.
+retry operator search-attribute list --namespace "$namespace"
 registered=$(temporal operator search-attribute list --namespace "$namespace")
 for pair in ${SEARCH_ATTRIBUTES:-}; do
   name=${pair%%=*}

@@ -4,7 +4,9 @@
  * per role on its own host. Not part of `npm test` (its files end in .cluster.ts, which
  * scripts/test.sh's `*.test.ts` does not match): `npm run test:cluster` runs it.
  *
- * - the frontend admits only clients with a certificate from the cluster's CA;
+ * - the frontend admits only clients with a certificate from the cluster's CA (the CLI's client,
+ *   a worker, the Temporal CLI; the server's TLS alert says why);
+ * - a worker host reaches no Temporal port but the frontend's, and cannot log in to PostgreSQL;
  * - two steps of a tiny run complete;
  * - SIGKILL of the history service mid-step, and a PostgreSQL crash-restart mid-step, each
  *   leave the run finishing with every step trained once and final weights byte-identical to
