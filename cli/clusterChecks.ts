@@ -61,6 +61,22 @@ async function missingSearchAttributes(client: Client, namespace: string): Promi
 export type SearchAttributeSetup = { registered: true } | { registered: false; reason: string };
 
 /**
+ * Whether the frontend accepts a query naming every attribute: a real server lists a newly
+ * registered attribute before its frontend can use it, and refuses runs that set it meanwhile.
+ */
+async function attributesUsable(client: Client, namespace: string): Promise<boolean> {
+  const query = Object.entries(searchAttributeTypes)
+    .map(([name, type]) => (type === 'Int' ? `${name} = 0` : `${name} = ''`))
+    .join(' AND ');
+  try {
+    await client.workflowService.listWorkflowExecutions({ namespace, query, pageSize: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Makes sure tirflow's search attributes exist in the namespace, registering missing ones when
  * the server allows it (a dev server does; a production cluster may need an admin).
  */
@@ -71,19 +87,24 @@ export async function ensureSearchAttributes(
   let missing: string[];
   try {
     missing = await missingSearchAttributes(client, namespace);
-    if (missing.length === 0) return { registered: true };
-    await client.connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(
-        missing.map((name) => [name, wantedType(searchAttributeTypes[name]!)]),
-      ),
-    });
-    // The frontend's cache catches up within a few seconds.
-    for (let i = 0; i < 20; i++) {
-      if ((await missingSearchAttributes(client, namespace)).length === 0) return { registered: true };
+    if (missing.length > 0) {
+      await client.connection.operatorService.addSearchAttributes({
+        namespace,
+        searchAttributes: Object.fromEntries(
+          missing.map((name) => [name, wantedType(searchAttributeTypes[name]!)]),
+        ),
+      });
+    }
+    // The frontend's cache catches up within seconds of registration.
+    for (let i = 0; i < 60; i++) {
+      if (
+        (await missingSearchAttributes(client, namespace)).length === 0 &&
+        (await attributesUsable(client, namespace))
+      )
+        return { registered: true };
       await new Promise((r) => setTimeout(r, 500));
     }
-    return { registered: false, reason: 'the server accepted them but does not list them yet' };
+    return { registered: false, reason: 'the server accepted them but cannot use them yet' };
   } catch (err) {
     return { registered: false, reason: (err as Error).message.split('\n')[0] ?? String(err) };
   }

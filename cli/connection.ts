@@ -51,14 +51,35 @@ export function withClusterOptions(command: Command): Command {
       .option('--artifacts <dir>', 'artifact store root (env TIRFLOW_ARTIFACTS)', defaultArtifactRoot())
       // TEMPORAL_TLS is read in connectionSecurity: commander would take TEMPORAL_TLS=false as "on".
       .addOption(new Option('--tls', 'connect with TLS, trusting the system CAs (env TEMPORAL_TLS=true)'))
-      .addOption(new Option('--tls-cert <file>', 'mTLS client certificate, PEM').env('TEMPORAL_TLS_CERT'))
-      .addOption(new Option('--tls-key <file>', 'mTLS client private key, PEM').env('TEMPORAL_TLS_KEY'))
-      .addOption(new Option('--tls-ca <file>', "CA of the server's certificate, PEM").env('TEMPORAL_TLS_CA'))
+      // The Temporal CLI's environment names; tirflow's earlier short names still work.
+      .addOption(
+        new Option(
+          '--tls-cert <file>',
+          'mTLS client certificate, PEM (env TEMPORAL_TLS_CLIENT_CERT_PATH)',
+        ).default(envPath('TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CERT')),
+      )
+      .addOption(
+        new Option(
+          '--tls-key <file>',
+          'mTLS client private key, PEM (env TEMPORAL_TLS_CLIENT_KEY_PATH)',
+        ).default(envPath('TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_KEY')),
+      )
+      .addOption(
+        new Option(
+          '--tls-ca <file>',
+          "CA of the server's certificate, PEM (env TEMPORAL_TLS_SERVER_CA_CERT_PATH)",
+        ).default(envPath('TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_CA')),
+      )
       .addOption(
         new Option('--tls-server-name <name>', 'server name to verify (SNI)').env('TEMPORAL_TLS_SERVER_NAME'),
       )
       .addOption(new Option('--api-key <key>', 'Temporal Cloud API key').env('TEMPORAL_API_KEY'))
   );
+}
+
+/** A path from the Temporal CLI's environment variable, or tirflow's earlier name for it. */
+function envPath(name: string, earlierName: string): string | undefined {
+  return process.env[name] ?? process.env[earlierName] ?? undefined;
 }
 
 /** The Temporal CLI's boolean env convention: "true"/"1" on, anything else (or unset) off. */

@@ -161,7 +161,28 @@ async function start(
         `but cannot be filtered by them. Register them once:\n${searchAttributeCommand(namespace)}`,
     );
   }
-  const input: TrainingRunInput = { runId, config, resume, searchAttributes: setup.registered };
+  try {
+    await startWorkflow(client, runId, config, resume, setup.registered);
+  } catch (err) {
+    // A cluster that lists the attributes but refuses them: run without, and say so.
+    if (!setup.registered || !/search attribute/i.test((err as Error).message)) throw err;
+    notes.push(
+      `the server refused tirflow's search attributes (${(err as Error).message.split('\n')[0]}); ` +
+        'the run goes on without them',
+    );
+    await startWorkflow(client, runId, config, resume, false);
+  }
+  return notes;
+}
+
+async function startWorkflow(
+  client: Client,
+  runId: string,
+  config: RunConfig,
+  resume: boolean,
+  withAttributes: boolean,
+): Promise<void> {
+  const input: TrainingRunInput = { runId, config, resume, searchAttributes: withAttributes };
   try {
     await client.workflow.start('trainingRun', {
       taskQueue: taskQueues.workflows,
@@ -172,7 +193,7 @@ async function start(
       staticSummary:
         `${config.template === 'tool' ? 'ZeroTIR' : 'ZeroRL'} run${resume ? ' (resumed)' : ''}: ${config.steps} steps × ` +
         `${config.rollout.promptsPerStep} prompts × ${config.rollout.samplesPerPrompt} samples`,
-      ...(setup.registered
+      ...(withAttributes
         ? {
             typedSearchAttributes: runSearchAttributes(
               {
@@ -193,5 +214,4 @@ async function start(
     }
     throw err;
   }
-  return notes;
 }

@@ -55,9 +55,14 @@ export async function connectWhenReachable(
       return await NativeConnection.connect({ address: options.address, ...options.security });
     } catch (err) {
       if (stopped) return null;
-      const reason = (err as Error).message.split('\n')[0];
+      const message = (err as Error).message;
+      const reason = message.split('\n')[0];
+      // A refused certificate reads like a network error from the core: say what to check.
+      const tlsHint = /certificate|handshake|tls|ssl|alert|unknown ca/i.test(message)
+        ? ' — the TLS handshake failed: check --tls-cert, --tls-key, --tls-ca and --tls-server-name'
+        : '';
       log(
-        `tirflow worker: Temporal at ${options.address} is unreachable (${reason}); ` +
+        `tirflow worker: Temporal at ${options.address} is unreachable (${reason})${tlsHint}; ` +
           `retrying in ${Math.round(delayMs / 1000)} s (attempt ${attempt})`,
       );
       await Promise.race([new Promise((r) => setTimeout(r, delayMs)), stop]);

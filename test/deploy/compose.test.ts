@@ -267,9 +267,14 @@ test('every client of the frontend presents its own certificate from the cluster
   for (const [name, service] of clients) {
     const env = service.environment ?? {};
     assert.equal(env.TEMPORAL_TLS_SERVER_NAME, 'temporal-frontend', name);
-    assert.equal(secretFile(service, env.TEMPORAL_TLS_CA!), join(projectRoot, 'docker/certs/ca.crt'), name);
-    const cert = secretFile(service, env.TEMPORAL_TLS_CERT!);
-    const key = secretFile(service, env.TEMPORAL_TLS_KEY!);
+    // tirflow reads the Temporal CLI's names; the UI server has names of its own.
+    const ui = name === 'temporal-ui';
+    const [caVar, certVar, keyVar] = ui
+      ? ['TEMPORAL_TLS_CA', 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY']
+      : ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_KEY_PATH'];
+    assert.equal(secretFile(service, env[caVar]!), join(projectRoot, 'docker/certs/ca.crt'), name);
+    const cert = secretFile(service, env[certVar]!);
+    const key = secretFile(service, env[keyVar]!);
     const party = name === 'temporal-ui' ? 'ui' : roleOf(service);
     assert.equal(cert, join(projectRoot, `docker/certs/client-${party}.crt`), `${name}'s certificate`);
     assert.equal(key, join(projectRoot, `docker/certs/client-${party}.key`), `${name}'s key`);
