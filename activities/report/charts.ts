@@ -7,6 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { EvaluationRecord, StepRecord } from '../../common/activityContracts';
 import type { ExecutionStatus } from '../../common/trajectory';
 import type { RunData } from './runData';
+import { timingCharts } from './timingCharts';
 import { updateCharts } from './updateCharts';
 
 export interface ChartSpec {
@@ -277,6 +278,7 @@ export function reportCharts(runs: readonly RunData[]): ChartSpec[] {
     ...benchmarkCharts(runs),
     executionChart(runs),
     ...updateCharts(runs),
+    ...timingCharts(runs),
   ];
 }
 
