@@ -18,7 +18,7 @@
  *                     [--update-s 15] [--gpu-step-s 600] [--out FILE] [--compare FILE]
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,7 +34,7 @@ import { statusQuery } from '../workflows/messages';
 import { workflowsPath } from '../workers/runWorkers';
 import type { TrainingRunResult } from '../workflows/trainingRun';
 import { Fleet, type FleetMember } from './paperScale/fleet';
-import { fetchRunHistories, percentile, type Capacity } from './paperScale/history';
+import { fetchRunHistories, percentile, type ActivitySpan, type Capacity } from './paperScale/history';
 import { makeStandInModel } from './paperScale/standInModel';
 import {
   dispatchLatencies,
@@ -72,6 +72,10 @@ if (args.help) {
 }
 
 const steps = Number(args.steps);
+if (args.compare && !existsSync(args.compare)) {
+  console.error(`--compare ${args.compare}: no such report (written by an earlier run's --out)`);
+  process.exit(2);
+}
 const workerCounts = args.workers.split(',').map(Number);
 const gpuStepS = Number(args['gpu-step-s']);
 const fleetRate = Number(args['fleet-tokens-per-second']);
@@ -122,6 +126,7 @@ function dryRunConfig(modelDir: string, workersPerRole: number): RunConfig {
 }
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const kb = (bytes: number): string => `${(bytes / 1e3).toFixed(1)} kB`;
 const fmt = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 const ts = (): string => new Date().toISOString().slice(11, 19);
 
@@ -137,22 +142,35 @@ async function measureJson(store: LocalDirArtifactStore, runId: string): Promise
     if (bytes > size) [largest, size] = [key, bytes];
   }
   const text = (await store.read(largest)).toString('utf8');
-  const timesParse: number[] = [];
-  const timesStringify: number[] = [];
+  const cpuMs = (since: NodeJS.CpuUsage): number => {
+    const used = process.cpuUsage(since);
+    return (used.user + used.system) / 1000;
+  };
+  const parse: number[] = [];
+  const stringify: number[] = [];
+  const parseCpu: number[] = [];
+  const stringifyCpu: number[] = [];
   for (let i = 0; i < 3; i++) {
     let started = performance.now();
+    let cpu = process.cpuUsage();
     const records = text
       .split('\n')
       .filter((l) => l.length > 0)
       .map((l) => JSON.parse(l) as unknown);
-    timesParse.push(performance.now() - started);
+    parse.push(performance.now() - started);
+    parseCpu.push(cpuMs(cpu));
     started = performance.now();
+    cpu = process.cpuUsage();
     records.map((r) => JSON.stringify(r) + '\n').join('');
-    timesStringify.push(performance.now() - started);
+    stringify.push(performance.now() - started);
+    stringifyCpu.push(cpuMs(cpu));
   }
+  const perMB = (values: number[]): number => percentile(values, 0.5) / (size / 1e6);
   return {
-    parseMsPerMB: percentile(timesParse, 0.5) / (size / 1e6),
-    stringifyMsPerMB: percentile(timesStringify, 0.5) / (size / 1e6),
+    parseMsPerMB: perMB(parse),
+    stringifyMsPerMB: perMB(stringify),
+    parseCpuMsPerMB: perMB(parseCpu),
+    stringifyCpuMsPerMB: perMB(stringifyCpu),
   };
 }
 
@@ -170,6 +188,8 @@ interface ConfigurationResult {
   json: JsonCost;
   recordedOnce: boolean;
   fingerprint: string;
+  /** Every activity of the run (for a closer look at the report file). */
+  activities: ActivitySpan[];
 }
 
 function fingerprint(counts: StepCounts[]): string {
@@ -307,6 +327,7 @@ async function runConfiguration(
     json,
     recordedOnce,
     fingerprint: fingerprint(reports.map((r) => r.counts)),
+    activities: all.map((a) => ({ ...a, input: null, result: null })),
   };
 }
 
@@ -315,7 +336,9 @@ function printConfiguration(result: ConfigurationResult): void {
   const rows: [string, (r: StepReport) => string][] = [
     ['step wall time (critical path)', (r) => `${fmt(r.wallS, 1)} s`],
     ['activities / child workflows', (r) => `${r.counts.activities} / ${r.counts.childWorkflows}`],
-    ['history events / bytes', (r) => `${r.historyEvents} / ${mb(r.historyBytes)}`],
+    ['history events / bytes', (r) => `${r.historyEvents} / ${kb(r.historyBytes)}`],
+    ['  of which trainingRun', (r) => `${r.parentEvents} / ${kb(r.parentBytes)}`],
+    ['  largest shard', (r) => `${r.maxShardEvents} / ${kb(r.maxShardBytes)}`],
     [
       'workflow-task latency p50 / p99',
       (r) => `${fmt(r.workflowTaskP50Ms)} / ${fmt(r.workflowTaskP99Ms)} ms`,
@@ -355,9 +378,31 @@ function printConfiguration(result: ConfigurationResult): void {
       (r) =>
         `${fmt(r.criticalArtifact.ioMs / 1000, 2)} / ${fmt(r.criticalArtifact.jsonMs / 1000, 2)} / ${fmt(r.criticalArtifact.trainerReadMs / 1000, 2)} s`,
     ],
-    ['  trainer packing (data path, not store)', (r) => `${fmt(r.trainerPackS, 2)} s`],
+    [
+      '  of which CPU: JSON / trainer read',
+      (r) =>
+        `${fmt(r.criticalArtifactCpu.jsonMs / 1000, 2)} / ${fmt(r.criticalArtifactCpu.trainerReadMs / 1000, 2)} s`,
+    ],
+    [
+      'trainer packing wall / CPU (not store)',
+      (r) => `${fmt(r.trainerPackS, 1)} / ${fmt(r.trainerPackCpuS, 1)} s`,
+    ],
     ['orchestration on the critical path', (r) => `${fmt(r.orchestrationS, 2)} s`],
     [`share of a ${gpuStepS} s GPU step`, (r) => `${fmt((100 * r.orchestrationS) / gpuStepS, 2)}%`],
+    [
+      'CPU s: rollout/sandbox/reward/trainer/Temporal',
+      (r) =>
+        ['rollout', 'sandbox', 'reward', 'trainer', 'temporal']
+          .map((role) =>
+            fmt(
+              Object.entries(r.cpuS)
+                .filter(([name]) => name.split('#')[0] === role)
+                .reduce((sum, [, value]) => sum + value, 0),
+              0,
+            ),
+          )
+          .join('/'),
+    ],
     ['load average during the step', (r) => fmt(r.loadAverage, 1)],
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
@@ -445,7 +490,11 @@ async function main(): Promise<void> {
   mkdirSync(join(out, '..'), { recursive: true });
   writeFileSync(out, JSON.stringify({ args, cores: availableParallelism(), results }, null, 2) + '\n');
   console.log(`report: ${out}`);
-  rmSync(baseDir, { recursive: true, force: true });
+  // The artifacts are gigabytes: keep the logs and the workers' records only.
+  for (const workers of workerCounts)
+    rmSync(join(baseDir, `workers-${workers}`, 'artifacts'), { recursive: true, force: true });
+  rmSync(join(baseDir, 'model'), { recursive: true, force: true });
+  console.log(`worker logs and store records: ${baseDir}`);
   const ok = agree && comparedOk && results.every((r) => r.recordedOnce);
   process.exit(ok ? 0 : 1);
 }

@@ -16,6 +16,7 @@ import { peakRss, sampleTrees } from './processes';
 import type { WorkerStats } from './worker';
 
 const workerScript = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const START_CONCURRENCY = 2;
 
 export interface FleetMember {
   /** `rollout#1`, `sandbox#2`, ... or `temporal`. */
@@ -72,60 +73,73 @@ export class Fleet {
         peakTreeRss: 0,
       });
     }
-    const ready: Promise<void>[] = [];
-    for (const role of workerRoles) {
-      for (let i = 1; i <= options.workersPerRole; i++) {
-        const label = `${role}#${i}`;
-        const statsFile = join(options.runDir, `${role}-${i}.stats.json`);
-        const args = [
-          '--import',
-          'tsx',
-          workerScript,
-          '--roles',
-          role,
-          '--address',
-          options.address,
-          '--artifacts',
-          options.artifactRoot,
-          '--stats',
-          statsFile,
-          '--workflow-bundle',
-          options.workflowBundle,
-          ...(options.poolSize ? ['--pool-size', String(options.poolSize)] : []),
-        ];
-        const child = execa(process.execPath, args, {
-          cwd: projectRoot,
-          stdout: 'pipe',
-          stderr: 'pipe',
-          reject: false,
-          env: { TIRFLOW_LOG_LEVEL: 'WARN' },
-        });
-        fleet.children.push(child);
-        fleet.members.push({ label, role, pid: child.pid!, statsFile, peakRss: 0, peakTreeRss: 0 });
-        createInterface({ input: child.stderr }).on('line', (line) =>
-          fleet.log.write(`[${label}] ${line}\n`),
-        );
-        ready.push(
-          new Promise<void>((resolve, reject) => {
-            createInterface({ input: child.stdout }).on('line', (line) => {
-              fleet.log.write(`[${label}] ${line}\n`);
-              if (line.startsWith('ready')) resolve();
-            });
-            void child.then((result) =>
-              reject(
-                new Error(
-                  `worker ${label} exited (${result.exitCode ?? result.signal}) before it was ready: see ${fleet.logFile}`,
-                ),
-              ),
-            );
-          }),
-        );
+    const starts = workerRoles.flatMap((role) =>
+      Array.from({ length: options.workersPerRole }, (_, i) => ({ role, index: i + 1 })),
+    );
+    // A few at a time: a dozen processes importing sympy and math-verify at once on two loaded
+    // cores keep a grader pool from starting within its 60 s (what broke first at 3 per role).
+    let next = 0;
+    const starter = async (): Promise<void> => {
+      while (next < starts.length) {
+        const { role, index } = starts[next++]!;
+        await fleet.startWorker(role, index);
       }
+    };
+    try {
+      await Promise.all(Array.from({ length: START_CONCURRENCY }, starter));
+    } catch (err) {
+      next = starts.length;
+      await fleet.stop();
+      throw err;
     }
-    await Promise.all(ready);
     fleet.sample(loadAverage());
     fleet.timer = setInterval(() => fleet.sample(loadAverage()), 1000);
     return fleet;
+  }
+
+  private startWorker(role: WorkerRole, index: number): Promise<void> {
+    const { options } = this;
+    const label = `${role}#${index}`;
+    const statsFile = join(options.runDir, `${role}-${index}.stats.json`);
+    const args = [
+      '--import',
+      'tsx',
+      workerScript,
+      '--roles',
+      role,
+      '--address',
+      options.address,
+      '--artifacts',
+      options.artifactRoot,
+      '--stats',
+      statsFile,
+      '--workflow-bundle',
+      options.workflowBundle,
+      ...(options.poolSize ? ['--pool-size', String(options.poolSize)] : []),
+    ];
+    const child = execa(process.execPath, args, {
+      cwd: projectRoot,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      reject: false,
+      env: { TIRFLOW_LOG_LEVEL: 'WARN' },
+    });
+    this.children.push(child);
+    this.members.push({ label, role, pid: child.pid!, statsFile, peakRss: 0, peakTreeRss: 0 });
+    createInterface({ input: child.stderr }).on('line', (line) => this.log.write(`[${label}] ${line}\n`));
+    return new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        this.log.write(`[${label}] ${line}\n`);
+        if (line.startsWith('ready')) resolve();
+      });
+      void child.then((result) =>
+        reject(
+          new Error(
+            `worker ${label} exited (${result.exitCode ?? result.signal}) before it was ready: see ${this.logFile}`,
+          ),
+        ),
+      );
+    });
   }
 
   /** Records each tree's CPU and updates the memory peaks. */

@@ -174,12 +174,14 @@ export async function fetchRunHistories(
   return { parent, shards: children };
 }
 
-/** Queue → worker slots serving it (processes × activities each). */
+/** Queue → activity slots of one worker process serving it. */
 export type Capacity = Record<string, number>;
 
 /**
- * Splits an activity's scheduled→started wait into waiting for a free slot on its queue and
- * Temporal's own dispatch (from the moment a slot was free to the start).
+ * Splits an activity's scheduled→started wait into waiting for a free slot and Temporal's own
+ * dispatch. If the worker that ran it had every slot busy at some moment of the wait, the slot it
+ * got was freed by the last activity that worker finished before the start: the wait until then
+ * is capacity, the rest dispatch. Otherwise the whole wait is dispatch.
  */
 export function splitWait(
   span: ActivitySpan,
@@ -187,15 +189,23 @@ export function splitWait(
   capacity: Capacity,
 ): { dispatch: number; capacityWait: number } {
   const slots = capacity[span.queue] ?? Infinity;
-  const others = all.filter((a) => a !== span && a.queue === span.queue && a.started > 0);
-  const running = (t: number): number =>
-    others.filter((a) => a.started <= t && (a.completed === 0 || a.completed > t)).length;
+  const sameWorker = all.filter(
+    (a) => a !== span && a.queue === span.queue && a.identity === span.identity && a.started > 0,
+  );
+  const busyAt = (t: number): number =>
+    sameWorker.filter((a) => a.started <= t && (a.completed === 0 || a.completed > t)).length;
+  // Full when it was scheduled, or filled up by others (queued ahead of it) before it started.
   const moments = [
     span.scheduled,
-    ...others.flatMap((a) => [a.completed]).filter((t) => t > span.scheduled && t < span.started),
-  ].sort((x, y) => x - y);
-  const free = moments.find((t) => running(t) < slots) ?? span.started;
-  return { dispatch: span.started - free, capacityWait: free - span.scheduled };
+    ...sameWorker.map((a) => a.started).filter((t) => t > span.scheduled && t < span.started),
+  ];
+  if (moments.every((t) => busyAt(t) < slots))
+    return { dispatch: span.started - span.scheduled, capacityWait: 0 };
+  const freed = Math.max(
+    span.scheduled,
+    ...sameWorker.map((a) => a.completed).filter((t) => t > 0 && t <= span.started),
+  );
+  return { dispatch: span.started - freed, capacityWait: freed - span.scheduled };
 }
 
 export interface CriticalPath {

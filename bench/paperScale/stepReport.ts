@@ -44,6 +44,13 @@ export interface StepReport {
   wallS: number;
   historyEvents: number;
   historyBytes: number;
+  /** The trainingRun's own share (what accumulates until continue-as-new) and the largest shard's. */
+  parentEvents: number;
+  parentBytes: number;
+  maxShardEvents: number;
+  maxShardBytes: number;
+  /** JSON size of the step's record, which the run keeps (up to 50) and carries over continue-as-new. */
+  stepRecordBytes: number;
   workflowTaskP50Ms: number;
   workflowTaskP99Ms: number;
   artifactWrittenBytes: number;
@@ -55,15 +62,21 @@ export interface StepReport {
   critical: CriticalPath;
   /** Artifact store time on the critical path: I/O, JSON (estimated from bytes), the trainer's read. */
   criticalArtifact: { ioMs: number; jsonMs: number; trainerReadMs: number };
+  /** CPU of that work: JSON (from bytes) and the trainer's read; the store's I/O calls are syscalls. */
+  criticalArtifactCpu: { jsonMs: number; trainerReadMs: number };
   trainerPackS: number;
+  trainerPackCpuS: number;
   orchestrationS: number;
   cpuS: Record<string, number>;
   loadAverage: number;
 }
 
+/** Wall and CPU milliseconds per MB of JSONL, measured in the same run. */
 export interface JsonCost {
   parseMsPerMB: number;
   stringifyMsPerMB: number;
+  parseCpuMsPerMB: number;
+  stringifyCpuMsPerMB: number;
 }
 
 export interface StepInputs {
@@ -183,15 +196,22 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
         inRecord(op),
     );
     const mb = (bytes: number): number => bytes / 1e6;
-    const criticalArtifact = {
-      ioMs: criticalOps.reduce((sum, op) => sum + op.ms, 0),
-      jsonMs: criticalOps.reduce(
+    const jsonMs = (parse: number, stringify: number): number =>
+      criticalOps.reduce(
         (sum, op) =>
           sum +
-          (op.kind === 'read' && op.key.endsWith('.jsonl') ? mb(op.bytes) * json.parseMsPerMB : 0) +
-          (op.kind === 'write' && op.key.endsWith('.jsonl') ? mb(op.bytes) * json.stringifyMsPerMB : 0),
+          (op.kind === 'read' && op.key.endsWith('.jsonl') ? mb(op.bytes) * parse : 0) +
+          (op.kind === 'write' && op.key.endsWith('.jsonl') ? mb(op.bytes) * stringify : 0),
         0,
-      ),
+      );
+    const criticalArtifactCpu = {
+      jsonMs: jsonMs(json.parseCpuMsPerMB, json.stringifyCpuMsPerMB),
+      trainerReadMs: Number(trainer.read_cpu_seconds ?? 0) * 1000,
+    };
+    const criticalArtifact = {
+      // Operations of one activity overlap (a shard's files are read together): count wall time once.
+      ioMs: busyMs(criticalOps.map((op) => [op.at, op.at + op.ms])),
+      jsonMs: jsonMs(json.parseMsPerMB, json.stringifyMsPerMB),
       trainerReadMs: Number(trainer.read_seconds ?? 0) * 1000,
     };
 
@@ -246,6 +266,11 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
       wallS: critical.wallMs / 1000,
       historyEvents,
       historyBytes,
+      parentEvents: parentSlice.length,
+      parentBytes: parentSlice.reduce((sum, e) => sum + e.bytes, 0),
+      maxShardEvents: Math.max(...stepShards.map((h) => h.events)),
+      maxShardBytes: Math.max(...stepShards.map((h) => h.bytes)),
+      stepRecordBytes: JSON.stringify(record.result).length,
       workflowTaskP50Ms: percentile(taskLatencies, 0.5),
       workflowTaskP99Ms: percentile(taskLatencies, 0.99),
       artifactWrittenBytes,
@@ -256,7 +281,9 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
       generatePerS: modelTokens / (busyMs(generateSpans.map((a) => [a.started, a.completed])) / 1000),
       critical,
       criticalArtifact,
+      criticalArtifactCpu,
       trainerPackS: Number(trainer.pack_seconds ?? 0),
+      trainerPackCpuS: Number(trainer.pack_cpu_seconds ?? 0),
       orchestrationS: orchestrationMs / 1000,
       cpuS: cpu.cpuS,
       loadAverage: cpu.load,

@@ -105,7 +105,9 @@ def simulated_update(request: dict) -> dict:
 
     started = time.perf_counter()
     _send({"progress": {"phase": "read", "step": step}})
+    cpu_started = time.process_time()
     trajectories = read_scored(paths, vocab_size=config.get("vocab_size"))
+    read_cpu_s = time.process_time() - cpu_started
     bytes_read = sum(Path(p).stat().st_size for p in paths)
     read_s = time.perf_counter() - started
     kept, groups_filtered = (
@@ -143,6 +145,7 @@ def simulated_update(request: dict) -> dict:
                 trained_tokens += int(packed.attention_mask.sum())
                 action_tokens += int(packed.action_mask.sum())
     pack_s = time.perf_counter() - pack_started
+    pack_cpu_s = time.process_time() - cpu_started - read_cpu_s
     data_s = time.perf_counter() - started
 
     _send({"progress": {"phase": "update", "step": step, "simulated_s": update_s}})
@@ -174,7 +177,9 @@ def simulated_update(request: dict) -> dict:
         simulated=True,
         data_seconds=data_s,
         read_seconds=read_s,
+        read_cpu_seconds=read_cpu_s,
         pack_seconds=pack_s,
+        pack_cpu_seconds=pack_cpu_s,
         bytes_read=bytes_read,
         digest=digest.hexdigest(),
     )
