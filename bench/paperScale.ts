@@ -79,7 +79,8 @@ if (args.compare && !existsSync(args.compare)) {
 const workerCounts = args.workers.split(',').map(Number);
 const gpuStepS = Number(args['gpu-step-s']);
 const fleetRate = Number(args['fleet-tokens-per-second']);
-const rolePerProcess = { rollout: 4, sandbox: 8, reward: 8, trainer: 1 }; // workers/roles.ts
+/** Activity slots per worker process (maxConcurrentActivities in workers/roles.ts). */
+const rolePerProcess = { rollout: 4, sandbox: 8, reward: 8, trainer: 1 };
 
 function dryRunConfig(modelDir: string, workersPerRole: number): RunConfig {
   return parseRunConfig({
@@ -268,11 +269,12 @@ async function runConfiguration(
   );
 
   const { parent, shards } = await fetchRunHistories(client, runId, steps, config.rollout.shards);
+  // Slots of one worker process per queue: a task waits for a slot on the worker that takes it.
   const capacity: Capacity = {
-    [taskQueues.rollout]: rolePerProcess.rollout * workersPerRole,
-    [taskQueues.sandbox]: rolePerProcess.sandbox * workersPerRole,
-    [taskQueues.reward]: rolePerProcess.reward * workersPerRole,
-    [taskQueues.trainer]: rolePerProcess.trainer * workersPerRole,
+    [taskQueues.rollout]: rolePerProcess.rollout,
+    [taskQueues.sandbox]: rolePerProcess.sandbox,
+    [taskQueues.reward]: rolePerProcess.reward,
+    [taskQueues.trainer]: rolePerProcess.trainer,
   };
   const json = await measureJson(store, runId);
   const reports = await stepReports({
@@ -389,6 +391,13 @@ function printConfiguration(result: ConfigurationResult): void {
     ],
     ['orchestration on the critical path', (r) => `${fmt(r.orchestrationS, 2)} s`],
     [`share of a ${gpuStepS} s GPU step`, (r) => `${fmt((100 * r.orchestrationS) / gpuStepS, 2)}%`],
+    [
+      '  Temporal / artifact store',
+      (r) => {
+        const temporal = (r.critical.handoffMs + r.critical.dispatchMs) / 1000;
+        return `${fmt((100 * temporal) / gpuStepS, 2)}% / ${fmt((100 * (r.orchestrationS - temporal)) / gpuStepS, 2)}%`;
+      },
+    ],
     [
       'CPU s: rollout/sandbox/reward/trainer/Temporal',
       (r) =>

@@ -55,6 +55,8 @@ export interface StepReport {
   workflowTaskP99Ms: number;
   artifactWrittenBytes: number;
   artifactReadBytes: number;
+  /** Bytes written by kind of artifact (turn files, execution results, scored, checkpoint, metrics). */
+  writtenByKind: Record<string, number>;
   sandboxP50Ms: number;
   sandboxP99Ms: number;
   gradingsPerS: number;
@@ -179,6 +181,12 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
     const checkpointBytes = dirBytes(store.pathOf(checkpointPrefix));
     const artifactWrittenBytes =
       stepOps.filter((op) => op.kind === 'write').reduce((sum, op) => sum + op.bytes, 0) + checkpointBytes;
+    const writtenByKind: Record<string, number> = { checkpoint: checkpointBytes };
+    for (const op of stepOps.filter((o) => o.kind === 'write')) {
+      const kind =
+        /\.(generated|executed)\.jsonl$/.exec(op.key)?.[1] ?? op.key.split('/').at(-1)!.split('.')[0]!;
+      writtenByKind[kind] = (writtenByKind[kind] ?? 0) + op.bytes;
+    }
     const artifactReadBytes =
       stepOps.filter((op) => op.kind === 'read').reduce((sum, op) => sum + op.bytes, 0) +
       Number(trainer.bytes_read ?? 0);
@@ -275,6 +283,7 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
       workflowTaskP99Ms: percentile(taskLatencies, 0.99),
       artifactWrittenBytes,
       artifactReadBytes,
+      writtenByKind,
       sandboxP50Ms: percentile(durations, 0.5),
       sandboxP99Ms: percentile(durations, 0.99),
       gradingsPerS: scored.length / (busyMs(scoreSpans.map((a) => [a.started, a.completed])) / 1000),
