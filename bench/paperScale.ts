@@ -366,9 +366,9 @@ function printConfiguration(result: ConfigurationResult): void {
         `${fmt((r.critical.executionMs.generate ?? 0) / 1000, 1)} / ${fmt((r.critical.executionMs.executeCode ?? 0) / 1000, 1)} / ${fmt((r.critical.executionMs.score ?? 0) / 1000, 1)} s`,
     ],
     [
-      'critical path: update / record',
+      'critical path: update / record / prune',
       (r) =>
-        `${fmt((r.critical.executionMs.updatePolicy ?? 0) / 1000, 1)} / ${fmt((r.critical.executionMs.recordStep ?? 0) / 1000, 1)} s`,
+        `${fmt((r.critical.executionMs.updatePolicy ?? 0) / 1000, 1)} / ${fmt((r.critical.executionMs.recordStep ?? 0) / 1000, 1)} / ${fmt((r.critical.executionMs.pruneCheckpoints ?? 0) / 1000, 1)} s`,
     ],
     ['  waiting for a worker slot', (r) => `${fmt(r.critical.capacityWaitMs / 1000, 1)} s`],
     [

@@ -208,6 +208,14 @@ export function splitWait(
   return { dispatch: span.started - freed, capacityWait: freed - span.scheduled };
 }
 
+/** When `step`'s last activity in the run (its record, or the retention after it) completed. */
+export function stepEnd(parent: ParsedHistory, step: number): number | undefined {
+  const ends = parent.activities
+    .filter((a) => (a.type === 'recordStep' || a.type === 'pruneCheckpoints') && a.input?.step === step)
+    .map((a) => a.completed);
+  return ends.length > 0 ? Math.max(...ends) : undefined;
+}
+
 export interface CriticalPath {
   wallMs: number;
   /** Event recorded → next command: workflow tasks, child start and completion. */
@@ -224,8 +232,8 @@ export interface CriticalPath {
 }
 
 /**
- * The critical path of `step`: from the end of the previous step (the previous record, or the
- * first shard's start for step 1) through the shard that finished last, the update and the record.
+ * The critical path of `step`: from the end of the previous step (or the first shard's start for
+ * step 1) through the shard that finished last, the update, the record and checkpoint retention.
  */
 export function criticalPath(
   step: number,
@@ -236,8 +244,10 @@ export function criticalPath(
 ): CriticalPath {
   const stepOf = (a: ActivitySpan): number | undefined => a.input?.step as number | undefined;
   const record = parent.activities.find((a) => a.type === 'recordStep' && stepOf(a) === step);
+  // Checkpoint retention (when on) runs after the record and before the next step.
+  const prune = parent.activities.find((a) => a.type === 'pruneCheckpoints' && stepOf(a) === step);
   const update = parent.activities.find((a) => a.type === 'updatePolicy' && stepOf(a) === step);
-  const previous = parent.activities.find((a) => a.type === 'recordStep' && stepOf(a) === step - 1);
+  const previousEnd = stepEnd(parent, step - 1);
   const stepChildren = parent.children.filter((c) =>
     c.workflowId.includes(`/step-${String(step).padStart(4, '0')}/`),
   );
@@ -246,7 +256,7 @@ export function criticalPath(
   const last = stepChildren.reduce((a, b) => (b.completed > a.completed ? b : a));
   const shard = shards.get(last.workflowId);
   if (!shard) throw new Error(`no history for ${last.workflowId}`);
-  const start = previous ? previous.completed : Math.min(...stepChildren.map((c) => c.initiated));
+  const start = previousEnd ?? Math.min(...stepChildren.map((c) => c.initiated));
   const shardActivities = [...shard.activities].sort((a, b) => a.scheduled - b.scheduled);
 
   let handoff = 0;
@@ -273,9 +283,10 @@ export function criticalPath(
   hop(last.completed); // the parent records the child's completion
   run(update);
   run(record);
-  const chain = [...shardActivities, update, record];
+  if (prune) run(prune);
+  const chain = [...shardActivities, update, record, ...(prune ? [prune] : [])];
   return {
-    wallMs: record.completed - start,
+    wallMs: cursor - start,
     handoffMs: handoff,
     dispatchMs: dispatch,
     capacityWaitMs: capacityWait,

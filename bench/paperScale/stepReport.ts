@@ -14,6 +14,7 @@ import {
   criticalPath,
   percentile,
   splitWait,
+  stepEnd,
   type ActivitySpan,
   type Capacity,
   type CriticalPath,
@@ -170,10 +171,14 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
 
     // The artifact store: every operation on this step's keys, and the metrics line its record wrote.
     const record = parentActivities.find((a) => a.type === 'recordStep')!;
+    // The record and checkpoint retention run on the reward worker after the update.
+    const finishing = parentActivities.filter(
+      (a) => a.type === 'recordStep' || a.type === 'pruneCheckpoints',
+    );
     const stepPrefix = `${artifactKeys.stepRoot(runId, step)}/`;
     const checkpointPrefix = artifactKeys.checkpoint(runId, step);
     const inRecord = (op: StoreOp & { pid: number }): boolean =>
-      op.pid === pidOf(record.identity) && op.at >= record.started && op.at <= record.completed;
+      finishing.some((a) => op.pid === pidOf(a.identity) && op.at >= a.started && op.at <= a.completed);
     const stepOps = ops.filter(
       (op) => op.key.startsWith(stepPrefix) || op.key.startsWith(checkpointPrefix) || inRecord(op),
     );
@@ -244,12 +249,9 @@ export async function stepReports(inputs: StepInputs): Promise<StepReport[]> {
     const generateSpans = shardActivities.filter((a) => a.type === 'generate');
     const modelTokens = scored.reduce((sum, t) => sum + t.actionMask.reduce((a, m) => a + m, 0), 0);
 
-    const stepEnd = record.completed;
-    const stepBegin =
-      step === 1
-        ? from
-        : parent.activities.find((a) => a.type === 'recordStep' && a.input?.step === step - 1)!.completed;
-    const cpu = cpuBetween(samples, stepBegin, stepEnd);
+    const finishedAt = stepEnd(parent, step)!;
+    const stepBegin = step === 1 ? from : stepEnd(parent, step - 1)!;
+    const cpu = cpuBetween(samples, stepBegin, finishedAt);
     const orchestrationMs =
       critical.handoffMs +
       critical.dispatchMs +

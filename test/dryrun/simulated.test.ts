@@ -115,12 +115,13 @@ describe('a small run with the simulated engine and update', () => {
     return { runId, result };
   }
 
+  // meta.json outlives checkpoint retention (it makes each update exactly-once); hf/ may not.
   const digest = (root: string, runId: string, step: number): string =>
     (
-      JSON.parse(
-        readFileSync(join(root, artifactKeys.checkpoint(runId, step), 'hf', 'simulated.json'), 'utf8'),
-      ) as { digest: string }
-    ).digest;
+      JSON.parse(readFileSync(join(root, artifactKeys.checkpoint(runId, step), 'meta.json'), 'utf8')) as {
+        metrics: { digest: string };
+      }
+    ).metrics.digest;
 
   it('runs code blocks in the sandbox, grades the answers, packs the same tensors from the same seed, and reuses a checkpoint', async () => {
     const { worker } = harness();
