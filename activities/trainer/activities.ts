@@ -101,7 +101,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
   const heartbeatMs = deps.heartbeatMs ?? 5_000;
 
   async function updatePolicy(input: UpdatePolicyInput): Promise<UpdatePolicyResult> {
-    if (input.hyper.kind === 'simulated') return simulatedUpdate(store, input, heartbeatMs);
+    if (input.hyper.kind === 'simulated')
+      return simulatedUpdate(store, input, heartbeatMs, { toTrainerSettings, toUpdateMetrics });
     const { runId, step, policy, hyper } = input;
     const settings = toTrainerSettings(input); // refused before anything loads
     const checkpointKey = artifactKeys.checkpoint(runId, step);

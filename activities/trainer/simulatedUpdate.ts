@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import type { UpdatePolicyInput, UpdatePolicyResult } from '../../common/activityContracts';
+import type { UpdateMetrics, UpdatePolicyInput, UpdatePolicyResult } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import { modelPath, type ArtifactStore } from '../artifactStore';
 import { pythonProjectDir, requireVenvTool, venvPython } from '../projectPaths';
@@ -22,18 +22,17 @@ interface SimulatedReply {
   [field: string]: unknown;
 }
 
-function metric(reply: SimulatedReply, field: string): number {
-  const value = reply[field];
-  if (typeof value !== 'number') {
-    throw ApplicationFailure.retryable(`simulated update result lacks ${field}`, 'BadResponse');
-  }
-  return value;
+/** The torch path's conversions (activities.ts), shared so both send and read the same records. */
+export interface TrainerRecords {
+  toTrainerSettings(input: UpdatePolicyInput): Record<string, unknown>;
+  toUpdateMetrics(result: Record<string, unknown>): UpdateMetrics;
 }
 
 export async function simulatedUpdate(
   store: ArtifactStore,
   input: UpdatePolicyInput,
   heartbeatMs: number,
+  records: TrainerRecords,
 ): Promise<UpdatePolicyResult> {
   const { runId, step, policy, hyper } = input;
   if (input.exportOnnx) {
@@ -42,6 +41,7 @@ export async function simulatedUpdate(
       'SimulatedTrainerConfig',
     );
   }
+  const settings = records.toTrainerSettings(input); // refused before anything runs
   const checkpointKey = artifactKeys.checkpoint(runId, step);
   const request = {
     step,
@@ -51,11 +51,7 @@ export async function simulatedUpdate(
     policy_dir: modelPath(store, policy.hfDir),
     update_s: hyper.simulatedUpdateS ?? 0,
     requested_at: Date.now() / 1000,
-    algorithm: hyper.algorithm,
-    micro_batch_size: hyper.microBatchSize,
-    mini_batches: hyper.miniBatches,
-    ppo_epochs: hyper.ppoEpochs,
-    dynamic_filtering: hyper.dynamicFiltering,
+    settings,
   };
 
   const context = Context.current();
@@ -116,16 +112,7 @@ export async function simulatedUpdate(
     return {
       policy: { version: step, hfDir: { store: 'artifacts', key: `${checkpointKey}/hf` }, onnxDir: null },
       reused: answer.reused === true,
-      metrics: {
-        loss: metric(answer, 'loss'),
-        gradNorm: metric(answer, 'grad_norm'),
-        kl: metric(answer, 'kl'),
-        clipFraction: metric(answer, 'clip_fraction'),
-        entropy: metric(answer, 'entropy'),
-        tokensPerSecond: metric(answer, 'tokens_per_s'),
-        trainedTokens: metric(answer, 'trained_tokens'),
-        groupsFiltered: metric(answer, 'groups_filtered'),
-      },
+      metrics: records.toUpdateMetrics(answer),
     };
   } finally {
     clearInterval(timer);

@@ -10,6 +10,7 @@ import pytest
 
 from tirflow_py.trainer import checkpoint as ckpt
 from tirflow_py.trainer.errors import TrainerError
+from tirflow_py.trainer.settings import METRIC_NAMES, default_settings
 from tirflow_py.trainer.simulated import DIGEST_FILE, simulated_update
 
 PYTHON_DIR = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def request(tmp: Path, step: int = 1, **extra) -> dict:
     return {
         "step": step, "version": step - 1, "scored_paths": [str(tmp / "scored.jsonl")],
         "checkpoint_dir": str(tmp / "run" / f"step-{step:04d}"), "policy_dir": str(TINY_BASE),
-        "update_s": 0.0, "micro_batch_size": 2, **extra,
+        "update_s": 0.0, "settings": default_settings(micro_batch_size=2), **extra,
     }
 
 
@@ -46,6 +47,8 @@ def test_a_step_packs_the_batch_and_commits_a_small_checkpoint(tmp_path):
     assert time.perf_counter() - started >= 0.3  # it waits the update time (at least)
     assert result["reused"] is False and result["version"] == 1
     assert result["groups_filtered"] == 1 and result["trajectories"] == 12
+    assert set(METRIC_NAMES) <= set(result), "the torch trainer's whole metric record"
+    assert result["trajectories_trained"] == 8 and result["loss"] == 0
     kept_tokens = sum(3 + 9 + n for n in range(4)) * 2  # groups 1 and 2, prompt + response
     assert result["trained_tokens"] == kept_tokens
     target = tmp_path / "run" / "step-0001"
@@ -81,6 +84,9 @@ def test_a_committed_step_is_reused_never_redone(tmp_path):
 
 def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     write_scored(tmp_path / "scored.jsonl")
+    with pytest.raises(TrainerError) as settings:
+        simulated_update({**request(tmp_path), "settings": {"learning_rate": 1e-3}})
+    assert settings.value.type == "InvalidSettings"
     with pytest.raises(TrainerError) as mismatch:
         simulated_update({**request(tmp_path, step=2), "version": 0})
     assert mismatch.value.type == "PolicyVersionMismatch" and not mismatch.value.retryable

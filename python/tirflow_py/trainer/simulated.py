@@ -1,8 +1,9 @@
 """python -m tirflow_py.trainer.simulated: a policy update without a model (trainer.kind: simulated).
 
 For the paper-scale dry run (bench/paperScale.ts): the step's data path is the real trainer's
-(read and validate every scored.jsonl, dynamic filtering, pack each micro-batch as the experience
-and update passes do, pack the whole batch and compute the advantages), then it waits until
+(the same `settings` record, read and validate every scored.jsonl, the reward-band filter and
+sample masks, pack each micro-batch as the experience and update passes do, pack the kept groups
+and compute the advantages), then it waits until
 `update_s` seconds have passed since it started, as a GPU update would, and commits a small
 checkpoint: the policy folder's tokenizer and config files plus simulated.json (a digest of every
 packed tensor, so two runs can be compared), written atomically with meta.json last. A step whose
@@ -16,6 +17,7 @@ One JSON request on stdin; progress lines {"progress": {...}} and one result lin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -28,8 +30,9 @@ import torch
 
 from . import checkpoint as ckpt
 from .advantages import grpo_advantages, reinforce_pp_baseline_advantages, token_advantages
-from .batch import filter_uniform_groups, group_indices, pack, read_scored
+from .batch import filter_groups, group_indices, pack, read_scored
 from .errors import TrainerError
+from .settings import METRIC_NAMES, masked_reasons, parse_settings
 
 # What the next generate turn needs from a policy folder: the tokenizer and the model's config.
 POLICY_FILES = (
@@ -76,6 +79,12 @@ def _base_model_dir(policy_dir: Path) -> str:
     return str(policy_dir)
 
 
+def _staleness(trajectories: list, updated_version: int) -> int:
+    """As the torch trainer reports it: the updated version minus the oldest that generated a turn."""
+    oldest = [min(t.turn_policy_versions) for t in trajectories if t.turn_policy_versions]
+    return max(0, updated_version - min(oldest)) if oldest else 0
+
+
 def simulated_update(request: dict) -> dict:
     step = int(_require(request, "step"))
     target = Path(str(_require(request, "checkpoint_dir"))).resolve()
@@ -86,62 +95,76 @@ def simulated_update(request: dict) -> dict:
         print(f"[trainer simulated] step {step}: checkpoint {target} already committed, reused", file=sys.stderr)
         return {**meta["metrics"], "reused": True, "version": meta["version"]}
 
+    config = parse_settings(request.get("settings"))
     version = int(_require(request, "version"))
     if version != step - 1:
         raise TrainerError(
             "PolicyVersionMismatch", f"step {step} must update policy v{step - 1}, but the request holds v{version}"
         )
     policy_dir = Path(str(_require(request, "policy_dir"))).resolve()
-    config = _policy_config(policy_dir)
+    policy_config = _policy_config(policy_dir)
     paths = [str(p) for p in _require(request, "scored_paths")]
     update_s = float(request.get("update_s", 0.0))
-    micro = int(request.get("micro_batch_size", 8))
-    epochs = int(request.get("ppo_epochs", 1))
-    mini_batches = int(request.get("mini_batches", 1))
-    algorithm = str(request.get("algorithm", "reinforce_pp_baseline"))
-    if micro < 1 or epochs < 1 or mini_batches < 1 or update_s < 0:
-        raise TrainerError("InvalidHyperparameters", "micro_batch_size, ppo_epochs, mini_batches >= 1; update_s >= 0")
-    pad = next((c for c in (config.get("pad_token_id"), config.get("eos_token_id"), 0) if isinstance(c, int)), 0)
+    if update_s < 0:
+        raise TrainerError("InvalidRequest", "update_s must be >= 0")
+    pad = next(
+        (c for c in (policy_config.get("pad_token_id"), policy_config.get("eos_token_id"), 0) if isinstance(c, int)),
+        0,
+    )
 
     started = time.perf_counter()
     _send({"progress": {"phase": "read", "step": step}})
     cpu_started = time.process_time()
-    trajectories = read_scored(paths, vocab_size=config.get("vocab_size"))
+    trajectories = read_scored(paths, vocab_size=policy_config.get("vocab_size"))
     read_cpu_s = time.process_time() - cpu_started
     bytes_read = sum(Path(p).stat().st_size for p in paths)
     read_s = time.perf_counter() - started
+    if config.off_policy_correction != "none" and any(t.behaviour_logprobs is None for t in trajectories):
+        raise TrainerError(
+            "MissingBehaviourLogprobs",
+            f"off-policy correction {config.off_policy_correction!r} needs the engine's behaviour log-probs, "
+            "which these trajectories lack: use trainer.offPolicyCorrection: none",
+        )
     kept, groups_filtered = (
-        filter_uniform_groups(trajectories) if request.get("dynamic_filtering", True) else (trajectories, 0)
+        filter_groups(trajectories, config.filter_reward_low, config.filter_reward_high)
+        if config.dynamic_filtering
+        else (trajectories, 0)
     )
+    masked = masked_reasons(config)
+    trained = [i for i, t in enumerate(kept) if masked.isdisjoint(t.mask_reasons)]
+    in_loss = [kept[i] for i in trained]
 
     digest = hashlib.sha256()
     trained_tokens = action_tokens = 0
-    _send({"progress": {"phase": "pack", "step": step, "trajectories": len(kept)}})
+    _send({"progress": {"phase": "pack", "step": step, "trajectories": len(in_loss)}})
     pack_started = time.perf_counter()
-    indices = list(range(len(kept)))
-    # The experience pass: every micro-batch once, in order.
-    for chunk in _chunks(indices, micro):
-        packed = pack([kept[i] for i in chunk], pad)
+    # The experience pass: every trained trajectory's micro-batch once, in order.
+    for chunk in _chunks(list(range(len(in_loss))), config.micro_batch_size):
+        packed = pack([in_loss[i] for i in chunk], pad)
         for tensor in (packed.input_ids, packed.attention_mask, packed.action_mask):
             digest.update(tensor.numpy().tobytes())
-    if kept:
-        # The advantages, over the whole batch padded at once, as the torch trainer computes them.
+    if in_loss:
+        # The advantages, over the kept groups padded at once, as the torch trainer computes them
+        # (PPO's would need a critic's values: its data path is the same).
         full = pack(kept, 0)
+        loss_rows = torch.zeros(len(kept), 1)
+        loss_rows[trained] = 1.0
+        loss_mask = full.action_mask * loss_rows
         rewards = torch.tensor([t.reward for t in kept])
         groups = group_indices(kept)
-        if algorithm == "grpo":
-            advantages = token_advantages(grpo_advantages(rewards, groups), full.action_mask)
-        else:  # reinforce_pp_baseline (PPO's critic would need a model: its data path is the same)
-            advantages = reinforce_pp_baseline_advantages(rewards, groups, full.action_mask)
+        if config.algorithm == "grpo":
+            advantages = token_advantages(grpo_advantages(rewards, groups), loss_mask)
+        else:
+            advantages = reinforce_pp_baseline_advantages(rewards, groups, loss_mask)
         digest.update(advantages.numpy().tobytes())
-        del full, advantages
-    # The update passes: each epoch's shuffled mini-batches, micro-batch by micro-batch.
-    shuffle = torch.Generator().manual_seed(int(request.get("seed", 0)) * 1_000_003 + step)
-    for _ in range(epochs):
-        order = torch.randperm(len(kept), generator=shuffle).tolist()
-        for mini in [m.tolist() for m in torch.tensor_split(torch.tensor(order, dtype=torch.long), mini_batches)]:
-            for chunk in _chunks(mini, micro):
-                packed = pack([kept[i] for i in chunk], pad)
+        del full, advantages, loss_mask
+    # The update passes: each epoch's seeded shuffled mini-batches, micro-batch by micro-batch.
+    shuffle = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    for _ in range(config.ppo_epochs if in_loss else 0):
+        order = torch.randperm(len(in_loss), generator=shuffle)
+        for mini in [m.tolist() for m in torch.tensor_split(order, config.mini_batches)]:
+            for chunk in _chunks(mini, config.micro_batch_size):
+                packed = pack([in_loss[i] for i in chunk], pad)
                 trained_tokens += int(packed.attention_mask.sum())
                 action_tokens += int(packed.action_mask.sum())
     pack_s = time.perf_counter() - pack_started
@@ -157,23 +180,31 @@ def simulated_update(request: dict) -> dict:
         time.sleep(remaining)
     elapsed = time.perf_counter() - started
 
-    metrics = dict(
-        loss=0.0,
-        grad_norm=0.0,
-        kl=0.0,
-        clip_fraction=0.0,
-        entropy=0.0,
-        value_loss=0.0,
-        trained_tokens=trained_tokens,
-        action_tokens=action_tokens,
-        optimizer_steps=0,
-        skipped_steps=0,
-        step=step,
-        groups_filtered=groups_filtered,
-        groups=len({t.prompt_id for t in trajectories}),
+    # The torch trainer's metric record (the loss terms are 0: nothing is trained), then the
+    # simulation's own measurements.
+    metrics = {name: 0 for name in METRIC_NAMES}
+    metrics.update(
+        learning_rate=config.learning_rate,
+        temperature=config.temperature,
         trajectories=len(trajectories),
-        tokens_per_s=trained_tokens / elapsed if elapsed > 0 else 0.0,
+        groups=len({t.prompt_id for t in trajectories}),
+        groups_filtered=groups_filtered,
+        trajectories_trained=len(trained),
+        **{f"masked_{snake}": sum(reason in masked and reason in t.mask_reasons for t in kept)
+           for reason, snake in (("truncated", "truncated"), ("repetitive", "repetitive"),
+                                 ("unpairedCode", "unpaired_code"))},
+        action_tokens=action_tokens,
+        trained_tokens=trained_tokens,
+        tokens_per_second=trained_tokens / elapsed if elapsed > 0 else 0.0,
         update_seconds=elapsed,
+        staleness=_staleness(in_loss, version),
+        importance_weight_mean=None,
+        importance_weight_max=None,
+        importance_weight_truncated_fraction=None,
+        logprob_gap=None,
+    )
+    metrics = {name: metrics[name] for name in METRIC_NAMES}
+    metrics.update(
         simulated=True,
         data_seconds=data_s,
         read_seconds=read_s,
@@ -188,6 +219,7 @@ def simulated_update(request: dict) -> dict:
         "version": step,
         "base_model_dir": _base_model_dir(policy_dir),
         "metrics": metrics,
+        "settings": dataclasses.asdict(config),
         "simulated": True,
         "scored_paths": paths,
     }
