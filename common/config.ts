@@ -57,6 +57,39 @@ function toEvaluationSet(entry: z.infer<typeof evaluationSetSchema>): Evaluation
   return typeof entry === 'string' ? { name: entry } : entry;
 }
 
+const rate = z.number().min(0).max(1);
+
+/**
+ * A stand-in for a GPU engine at paper scale (bench/paperScale.ts, `npm run dryrun`): real token
+ * ids of the policy's tokenizer, real ```python blocks and answers in the template's format, paced
+ * like an inference replica. No model runs. activities/generation/simulatedEngine.ts says how.
+ */
+export const simulatedEngineSchema = z
+  .object({
+    kind: z.literal('simulated'),
+    /** Generated tokens per second of one replica (one per rollout worker process), shared by its requests. */
+    tokensPerSecond: z.number().positive().default(5000),
+    /** Each response's length in tokens (observations included) is drawn uniformly from [min, max]. */
+    responseTokens: z
+      .object({ min: positiveInt.default(256), max: positiveInt.default(8192) })
+      .strict()
+      .refine((r) => r.min <= r.max, { message: 'min must not exceed max' })
+      .prefault({}),
+    /** Chance that a response opens a ```python block where it may (while the tool budget lasts). */
+    codeRate: rate.default(0.8),
+    /** Chance that a code block raises (NameError, ZeroDivisionError, ...) or loops until the sandbox's timeout. */
+    codeErrorRate: rate.default(0.1),
+    codeTimeoutRate: rate.default(0.005),
+    /** Chance that the boxed answer is the dataset row's reference answer. */
+    correctRate: rate.default(0.5),
+    /** Datasets whose rows give the reference answers, found by the prompt's problem text. */
+    answerKey: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['data/tasks/train.jsonl', 'data/tasks/validation.jsonl']),
+  })
+  .strict();
+
 export const engineSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -82,6 +115,7 @@ export const engineSchema = z.discriminatedUnion('kind', [
       requestTimeoutS: z.number().positive().default(600),
     })
     .strict(),
+  simulatedEngineSchema,
 ]);
 
 /** The run's seed (top-level `seed`): rollouts, prompt order and the trainer's mini-batch shuffles. */
@@ -179,8 +213,18 @@ function checkUpdateSettings(
   }
 }
 
+/**
+ * `trainer.kind: simulated` (bench/paperScale.ts, `npm run dryrun`): read and pack the step's
+ * trajectories as the torch trainer does, wait `simulatedUpdateS`, write a small checkpoint
+ * (tokenizer, no weights). Absent: the torch trainer. Not part of the Python trainer's settings.
+ */
+const trainerSimulationShape = {
+  kind: z.enum(['torch', 'simulated']).optional(),
+  simulatedUpdateS: z.number().nonnegative().optional(),
+};
+
 export const trainerSchema = z
-  .object({ ...trainerUpdateShape, ...trainerLaunchShape })
+  .object({ ...trainerUpdateShape, ...trainerLaunchShape, ...trainerSimulationShape })
   .strict()
   .superRefine(checkUpdateSettings);
 
@@ -339,6 +383,18 @@ export const runConfigSchema = z
           '(a symlink tirflow re-points at each new policy)',
       });
     }
+    if (
+      config.trainer.kind === 'simulated' &&
+      (engine.kind === 'onnx' || (engine.kind === 'openai' && engine.weightReload !== 'none'))
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trainer', 'kind'],
+        message:
+          'a simulated update writes no weights, so no engine can load its policy: use engine.kind ' +
+          'simulated (or an openai engine with weightReload none)',
+      });
+    }
     const { shards, promptsPerStep } = config.rollout;
     if (promptsPerStep % shards !== 0) {
       // Equal shards keep every shard's work (and the UI's step view) the same size.
@@ -352,6 +408,7 @@ export const runConfigSchema = z
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
 export type EngineConfig = z.infer<typeof engineSchema>;
+export type SimulatedEngineConfig = z.infer<typeof simulatedEngineSchema>;
 export type TrainerConfig = z.infer<typeof trainerSchema>;
 export type TrainerSettings = z.infer<typeof trainerSettingsSchema>;
 

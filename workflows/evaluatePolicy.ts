@@ -122,7 +122,7 @@ export async function evaluatePolicy(
     },
     configSource: input.about?.configSource ?? 'given',
     template: config.template,
-    engine: config.engine.kind === 'onnx' ? 'onnx' : `openai (${config.engine.model})`,
+    engine: config.engine.kind === 'openai' ? `openai (${config.engine.model})` : config.engine.kind,
     samplesPerPrompt: evaluation.samples,
     temperature: evaluation.samples === 1 ? 0 : evaluation.temperature,
     maxResponseTokens: evaluation.maxResponseTokens ?? config.rollout.maxResponseTokens,

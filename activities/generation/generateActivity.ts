@@ -45,6 +45,7 @@ import { OnnxEngine } from './onnxEngine';
 import { OpenAIEngine } from './openaiEngine';
 import { PolicyLoads } from './policyLoads';
 import { reloadWeights } from './weightReload';
+import { SimulatedEngine } from './simulatedEngine';
 
 export interface GenerationDeps {
   store: ArtifactStore;
@@ -112,6 +113,7 @@ export function createEngine(
   policy: PolicyRef,
   deps: GenerationDeps,
 ): GenerationEngine {
+  if (config.kind === 'simulated') return new SimulatedEngine(config, modelPath(deps.store, policy.hfDir));
   if (config.kind === 'onnx') {
     if (!policy.onnxDir) {
       throw ApplicationFailure.nonRetryable(

@@ -19,6 +19,7 @@ import type { PolicyRef } from '../../common/policy';
 import { modelPath, type ArtifactStore } from '../artifactStore';
 import { checkWeights } from '../run/modelCheck';
 import { snakeCase, toWireSettings } from './settingsSchema';
+import { simulatedUpdate } from './simulatedUpdate';
 import { TrainerProcessError, type TrainerProcess, type TrainerProgress } from './trainerProcess';
 
 export interface TrainerActivityDeps {
@@ -100,6 +101,8 @@ export function createTrainerActivities(deps: TrainerActivityDeps) {
   const heartbeatMs = deps.heartbeatMs ?? 5_000;
 
   async function updatePolicy(input: UpdatePolicyInput): Promise<UpdatePolicyResult> {
+    if (input.hyper.kind === 'simulated')
+      return simulatedUpdate(store, input, heartbeatMs, { toTrainerSettings, toUpdateMetrics });
     const { runId, step, policy, hyper } = input;
     const settings = toTrainerSettings(input); // refused before anything loads
     const checkpointKey = artifactKeys.checkpoint(runId, step);
