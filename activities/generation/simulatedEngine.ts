@@ -174,7 +174,7 @@ export class SimulatedEngine implements GenerationEngine {
     }
     await replicaClock(this.config.tokensPerSecond).serve(ids.length, signal);
     this.generated += ids.length;
-    return { tokenIds: ids, finishReason, stopString };
+    return { tokenIds: ids, logprobs: behaviourLogprobs(request, ids.length), finishReason, stopString };
   }
 
   /** The next segment of the response in `request.promptTokenIds`, before the token cap. */
@@ -234,4 +234,14 @@ export class SimulatedEngine implements GenerationEngine {
   async close(): Promise<void> {
     // Nothing to release: the replica clock and the caches serve the process's next engine.
   }
+}
+
+/**
+ * Behaviour log-probs for the simulated tokens: the trainer requires one per generated token.
+ * They are drawn from the request's seed and where the segment starts, so the same request
+ * gets the same values (in [-2, 0): plausible for sampled tokens, never -Infinity).
+ */
+function behaviourLogprobs(request: CompletionRequest, count: number): number[] {
+  const random = mulberry32(deriveSeed(request.seed, request.promptTokenIds.length, 0x1a9b));
+  return Array.from({ length: count }, () => -2 * random());
 }
