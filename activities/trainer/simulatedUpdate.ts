@@ -52,6 +52,8 @@ export async function simulatedUpdate(
     update_s: hyper.simulatedUpdateS ?? 0,
     requested_at: Date.now() / 1000,
     settings,
+    // Refill's cap on kept groups, applied as the torch trainer applies it.
+    ...(input.maxGroups !== undefined ? { max_groups: input.maxGroups } : {}),
   };
 
   const context = Context.current();

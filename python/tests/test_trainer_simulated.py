@@ -61,6 +61,14 @@ def test_a_step_packs_the_batch_and_commits_a_small_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in log] == [1]
 
 
+def test_refill_cap_keeps_the_first_groups_as_the_torch_trainer_does(tmp_path):
+    write_scored(tmp_path / "scored.jsonl")
+    result = simulated_update(request(tmp_path, max_groups=1))
+    # Group 0 is filtered (uniform rewards); of groups 1 and 2 only the first is trained.
+    assert result["groups_filtered"] == 1 and result["trajectories_trained"] == 4
+    assert result["trained_tokens"] == sum(3 + 9 + n for n in range(4))
+
+
 def test_the_digest_follows_the_data(tmp_path):
     digests = []
     for name, flip in (("a", False), ("b", False), ("c", True)):

@@ -30,9 +30,10 @@ import torch
 
 from . import checkpoint as ckpt
 from .advantages import grpo_advantages, reinforce_pp_baseline_advantages, token_advantages
-from .batch import filter_groups, group_indices, pack, read_scored
+from .batch import group_indices, pack, read_scored
 from .errors import TrainerError
-from .settings import METRIC_NAMES, masked_reasons, parse_settings
+from .selection import select_for_update
+from .settings import METRIC_NAMES, parse_settings
 
 # What the next generate turn needs from a policy folder: the tokenizer and the model's config.
 POLICY_FILES = (
@@ -79,12 +80,6 @@ def _base_model_dir(policy_dir: Path) -> str:
     return str(policy_dir)
 
 
-def _staleness(trajectories: list, updated_version: int) -> int:
-    """As the torch trainer reports it: the updated version minus the oldest that generated a turn."""
-    oldest = [min(t.turn_policy_versions) for t in trajectories if t.turn_policy_versions]
-    return max(0, updated_version - min(oldest)) if oldest else 0
-
-
 def simulated_update(request: dict) -> dict:
     step = int(_require(request, "step"))
     target = Path(str(_require(request, "checkpoint_dir"))).resolve()
@@ -125,14 +120,9 @@ def simulated_update(request: dict) -> dict:
             f"off-policy correction {config.off_policy_correction!r} needs the engine's behaviour log-probs, "
             "which these trajectories lack: use trainer.offPolicyCorrection: none",
         )
-    kept, groups_filtered = (
-        filter_groups(trajectories, config.filter_reward_low, config.filter_reward_high)
-        if config.dynamic_filtering
-        else (trajectories, 0)
-    )
-    masked = masked_reasons(config)
-    trained = [i for i, t in enumerate(kept) if masked.isdisjoint(t.mask_reasons)]
-    in_loss = [kept[i] for i in trained]
+    max_groups = request.get("max_groups")
+    selection = select_for_update(trajectories, config, None if max_groups is None else int(max_groups))
+    kept, trained, in_loss = selection.kept, selection.trained, selection.in_loss
 
     digest = hashlib.sha256()
     trained_tokens = action_tokens = 0
@@ -186,18 +176,11 @@ def simulated_update(request: dict) -> dict:
     metrics.update(
         learning_rate=config.learning_rate,
         temperature=config.temperature,
-        trajectories=len(trajectories),
-        groups=len({t.prompt_id for t in trajectories}),
-        groups_filtered=groups_filtered,
-        trajectories_trained=len(trained),
-        **{f"masked_{snake}": sum(reason in masked and reason in t.mask_reasons for t in kept)
-           for reason, snake in (("truncated", "truncated"), ("repetitive", "repetitive"),
-                                 ("unpairedCode", "unpaired_code"))},
+        **selection.metrics(version),
         action_tokens=action_tokens,
         trained_tokens=trained_tokens,
         tokens_per_second=trained_tokens / elapsed if elapsed > 0 else 0.0,
         update_seconds=elapsed,
-        staleness=_staleness(in_loss, version),
         importance_weight_mean=None,
         importance_weight_max=None,
         importance_weight_truncated_fraction=None,

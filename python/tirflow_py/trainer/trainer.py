@@ -31,12 +31,13 @@ import torch
 from . import checkpoint as ckpt
 from .advantages import gae_advantages, grpo_advantages, masked_whiten, reinforce_pp_baseline_advantages
 from .advantages import token_advantages
-from .batch import Trajectory, filter_groups, first_groups, group_indices, pack, read_scored
+from .batch import Trajectory, group_indices, pack, read_scored
 from .distributed import Distributed
 from .errors import TrainerError
 from .losses import aggregate, behaviour_weights, k3_kl, policy_loss, value_loss
 from .model import Critic, autocast, load_policy, pad_token_id, resolve_device, token_logprobs
-from .settings import METRIC_NAMES, actor_critic, masked_reasons, parse_settings
+from .selection import select_for_update
+from .settings import METRIC_NAMES, actor_critic, parse_settings
 from .stats import UpdateStats
 
 Progress = Callable[[dict], None]
@@ -104,12 +105,6 @@ def _require_behaviour_logprobs(trajectories: list[Trajectory], config) -> None:
             "engines recorded them. Use trainer.offPolicyCorrection: none for these rollouts.",
             retryable=False,
         )
-
-
-def _staleness(trajectories: list[Trajectory], updated_version: int) -> int:
-    """The updated policy's version minus the oldest version that generated a turn (0 unrecorded)."""
-    oldest = [min(t.turn_policy_versions) for t in trajectories if t.turn_policy_versions]
-    return max(0, updated_version - min(oldest)) if oldest else 0
 
 
 def _off_policy_weights(trajectories: list[Trajectory], old: list[torch.Tensor], config) -> tuple[list, dict]:
@@ -288,30 +283,17 @@ class Trainer:
             self.model.to(device)
         self._configure_optimizers(config)
         started = time.perf_counter()
-        kept, groups_filtered = (
-            filter_groups(trajectories, config.filter_reward_low, config.filter_reward_high)
-            if config.dynamic_filtering
-            else (trajectories, 0)
-        )
-        kept = first_groups(kept, max_groups)
-        masked = masked_reasons(config)
-        trained = [i for i, t in enumerate(kept) if masked.isdisjoint(t.mask_reasons)]
+        selection = select_for_update(trajectories, config, max_groups)
+        kept, trained, groups_filtered = selection.kept, selection.trained, selection.groups_filtered
         batch = self._experience(kept, trained, config, step) if trained else None
         metrics = self._update(batch, config, step) if batch else UpdateStats().finish(self.dist)
         elapsed = time.perf_counter() - started
         metrics.update(
             learning_rate=config.learning_rate,
             temperature=config.temperature,
-            trajectories=len(trajectories),
-            groups=len({t.prompt_id for t in trajectories}),
-            groups_filtered=groups_filtered,
-            trajectories_trained=len(trained),
-            **{f"masked_{snake}": sum(reason in masked and reason in t.mask_reasons for t in kept)
-               for reason, snake in (("truncated", "truncated"), ("repetitive", "repetitive"),
-                                     ("unpairedCode", "unpaired_code"))},
+            **selection.metrics(self.version),
             tokens_per_second=metrics["trained_tokens"] / elapsed if elapsed > 0 else 0.0,
             update_seconds=elapsed,
-            staleness=_staleness([kept[i] for i in trained], self.version),
             **(batch.off_policy if batch else _no_behaviour()),
         )
         metrics = {name: metrics[name] for name in METRIC_NAMES}  # the record, in its defined order
