@@ -3,6 +3,7 @@
  * proxyActivities<...>(); each role's implementation is checked against them with `satisfies`.
  * Inputs and results are small: keys, counts and metrics (claim check).
  */
+import type { FormatMode } from './answer';
 import type { TrainerConfig } from './config';
 import type { EvaluationSet } from './benchmarks';
 import type { DatasetFields } from './dataset';
@@ -153,7 +154,7 @@ export interface ScoreInput {
   step: number;
   shard: number;
   generatedKey: string;
-  formatMode?: 'strict' | 'loose';
+  formatMode?: FormatMode;
   /** Dynamic filtering's band for `groupsKept` (common/dynamicFiltering.ts): absent = the
    *  default band DEFAULT_FILTER_BAND, null = filtering off (every group kept). Use
    *  filterBandOf(config.trainer) (common/config.ts). Nothing is dropped here: the trainer

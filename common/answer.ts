@@ -8,9 +8,15 @@
  */
 import type { StopReason } from './trajectory';
 
-/** 'strict': the paper's check (exactly one </think>, one <answer> with a \boxed{} inside,
- *  finished by a stop). 'loose': the last \boxed{} anywhere in the response, still not truncated. */
-export type FormatMode = 'strict' | 'loose';
+/**
+ * 'strict': the paper's check (exactly one </think>, one <answer> with a \boxed{} inside,
+ * finished by a stop). 'answerTag': the same without counting </think> (the tiny base model,
+ * trained on a corpus whose code-using responses end their reasoning without it, needs this;
+ * see configs/zerotir-tiny.yaml). 'loose': the last \boxed{} anywhere in the response, still
+ * not truncated.
+ */
+export const formatModes = ['strict', 'answerTag', 'loose'] as const;
+export type FormatMode = (typeof formatModes)[number];
 
 export type FormatFailure =
   | 'truncated' // hit max response tokens (stopReason 'length')
@@ -128,9 +134,11 @@ export function checkAnswer(
   // The paper's check counts each of </think>, <answer> and </answer> (zero_template_format_score:
   // `response.count(tag) != 1` fails). The response starts after "Assistant: <think>", so the
   // model writes exactly one </think>.
-  const thinkCloses = countOccurrences(responseText, THINK_CLOSE);
-  if (thinkCloses === 0) return fail('thinkNotClosed', 'no </think>');
-  if (thinkCloses > 1) return fail('multipleThinkCloses', `${thinkCloses} </think> tags`);
+  if (mode === 'strict') {
+    const thinkCloses = countOccurrences(responseText, THINK_CLOSE);
+    if (thinkCloses === 0) return fail('thinkNotClosed', 'no </think>');
+    if (thinkCloses > 1) return fail('multipleThinkCloses', `${thinkCloses} </think> tags`);
+  }
   const opens = countOccurrences(responseText, ANSWER_OPEN);
   if (opens === 0) return fail('noAnswerTag', 'no <answer> tag');
   const closes = countOccurrences(responseText, ANSWER_CLOSE);

@@ -5,6 +5,7 @@
  * Workflows import the types only; validation runs in the CLI before any workflow starts.
  */
 import { z } from 'zod';
+import { formatModes } from './answer';
 import { DEFAULT_FILTER_BAND, type FilterBand } from './dynamicFiltering';
 import {
   BUILTIN_BENCHMARKS,
@@ -282,7 +283,7 @@ export const runConfigSchema = z
     engine: engineSchema.default({ kind: 'onnx', maxBatchSize: 64 }),
     trainer: trainerSchema.prefault({}),
     reward: z
-      .object({ formatMode: z.enum(['strict', 'loose']).default('strict') })
+      .object({ formatMode: z.enum(formatModes).default('answerTag') })
       .strict()
       .prefault({}),
     sandbox: z

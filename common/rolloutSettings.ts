@@ -3,6 +3,7 @@
  * evaluation) from the run config and the live knobs, and passed unchanged workflow → shard →
  * generate. Pure: safe to import from workflows.
  */
+import type { FormatMode } from './answer';
 import { filterBandOf, type EngineConfig, type RunConfig } from './config';
 import type { FilterBand } from './dynamicFiltering';
 
@@ -22,7 +23,7 @@ export interface RolloutSettings {
   observationTokenCap: number;
   samplesPerPrompt: number;
   sandboxLimits: { timeoutS: number; memoryMb: number };
-  formatMode: 'strict' | 'loose';
+  formatMode: FormatMode;
   /**
    * Dynamic filtering's band, for `score` to count the groups the trainer will keep (null:
    * filtering off). Absent in settings built before it existed: score's default.
@@ -86,7 +87,7 @@ export interface LegacyRolloutFields {
   observationTokenCap: number;
   samplesPerPrompt?: number;
   sandboxLimits?: { timeoutS: number; memoryMb: number };
-  formatMode?: 'strict' | 'loose';
+  formatMode?: FormatMode;
   heartbeatTimeoutS?: number;
 }
 

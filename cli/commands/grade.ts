@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { text } from 'node:stream/consumers';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { checkAnswer, type FormatMode, lastBoxed } from '../../common/answer';
+import { checkAnswer, formatModes, type FormatMode, lastBoxed } from '../../common/answer';
 import { type GradeOutcome, GraderPool } from '../../activities/reward/graderPool';
 import { CliError, exitCodes } from '../exitCodes';
 import { parsePositiveInt } from '../options';
@@ -63,9 +63,10 @@ const resultOf = (outcome: GradeOutcome): Record<string, unknown> => ({
 });
 
 function parseFormatMode(value: string): FormatMode {
-  if (value !== 'strict' && value !== 'loose')
-    throw new InvalidArgumentError('expected "strict" or "loose".');
-  return value;
+  const mode = formatModes.find((m) => m === value);
+  if (!mode)
+    throw new InvalidArgumentError(`expected one of ${formatModes.map((m) => `"${m}"`).join(', ')}.`);
+  return mode;
 }
 
 export function registerGrade(program: Command): void {
@@ -78,7 +79,7 @@ export function registerGrade(program: Command): void {
     .option('--response-file <file>', 'grade a whole model response: format check, then the boxed answer')
     .option(
       '--format-mode <mode>',
-      'strict (one <answer> with \\boxed{}) or loose (last \\boxed{})',
+      'strict (the paper: one </think>, one <answer> with \\boxed{}), answerTag (strict without the </think> count) or loose (last \\boxed{})',
       parseFormatMode,
       'strict',
     )

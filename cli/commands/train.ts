@@ -103,8 +103,19 @@ export async function followRun(
 ): Promise<TrainingRunResult | 'detached'> {
   const handle = client.workflow.getHandle(runId);
   // Every call of this follow is aborted on detach, so none retries into a closed connection.
-  const abort = new AbortController();
-  const call = <T>(fn: () => Promise<T>): Promise<T> => client.withAbortSignal(abort.signal, fn);
+  // Each call gets its own signal: the Temporal client adds an abort listener per gRPC call and
+  // never removes it, so one shared signal would gain a listener per status poll for as long as
+  // the run is followed (days).
+  const inFlight = new Set<AbortController>();
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const abort = new AbortController();
+    inFlight.add(abort);
+    try {
+      return await client.withAbortSignal(abort.signal, fn);
+    } finally {
+      inFlight.delete(abort);
+    }
+  };
   const result = call(() => handle.result()) as Promise<TrainingRunResult>;
   let previous: RunStatus | null = null;
   let done = false;
@@ -132,7 +143,7 @@ export async function followRun(
   }
   stopWatching();
   if (detached && !done) {
-    abort.abort();
+    for (const abort of inFlight) abort.abort();
     return 'detached';
   }
   const final = await result;

@@ -100,6 +100,32 @@ describe('checkAnswer strict (the paper default)', () => {
   });
 });
 
+describe('checkAnswer answerTag (strict without counting </think>)', () => {
+  // The tiny base's code-using responses, as its rollouts write them: no </think>.
+  const codeResponse =
+    ' We need 2747 % 63. A short Python program does it.\n```python\nprint(2747 % 63)\n```\n' +
+    '```output\n38\n```\nSo the answer is 38. <answer> \\boxed{38} </answer>';
+
+  it('accepts an answer without </think>, which strict refuses', () => {
+    assert.deepEqual(checkAnswer(codeResponse, 'answer', 'answerTag'), { ok: true, answer: '38' });
+    const strict = checkAnswer(codeResponse, 'answer', 'strict');
+    assert.equal(!strict.ok && strict.failure, 'thinkNotClosed');
+  });
+
+  it('keeps every other strict rule: one answer tag, a box, a finished response', () => {
+    const twice = checkAnswer(
+      ' <answer> \\boxed{1} </answer> <answer> \\boxed{2} </answer>',
+      'answer',
+      'answerTag',
+    );
+    assert.equal(!twice.ok && twice.failure, 'multipleAnswerTags');
+    const unboxed = checkAnswer(' </think> <answer> 2 </answer>', 'answer', 'answerTag');
+    assert.equal(!unboxed.ok && unboxed.failure, 'noBoxed');
+    const cut = checkAnswer(codeResponse, 'length', 'answerTag');
+    assert.equal(!cut.ok && cut.failure, 'truncated');
+  });
+});
+
 describe('checkAnswer loose', () => {
   it('takes the last complete \\boxed{} anywhere, without answer tags', () => {
     assert.deepEqual(checkAnswer(' so \\boxed{1}, no: \\fbox{2}', 'eos', 'loose'), { ok: true, answer: '2' });

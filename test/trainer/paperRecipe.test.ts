@@ -73,4 +73,7 @@ for (const file of ['zerotir-qwen2.5-7b.yaml', 'zerotir-qwen2.5-7b-vllm.yaml']) 
 test('the tiny default departs from the paper only where the table says', () => {
   const config = loadRunConfig(undefined);
   assert.deepEqual(strip(config.trainer), { ...PAPER, ...TINY_DEPARTURES });
+  // The tiny base's code-using responses carry no </think>: the strict check would score them 0.
+  assert.equal(config.reward.formatMode, 'answerTag');
+  assert.equal(config.pipeline.maxStaleness, 0, 'synchronous: staleness slows the tiny model (README)');
 });
