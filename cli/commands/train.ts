@@ -93,6 +93,11 @@ function watchPollers(
   };
 }
 
+const RESULT_REASK_MS = 60_000;
+
+/** The reason a follow aborts its own wait for the result, to ask again (not a failure). */
+class ResultReask extends Error {}
+
 /** Follows a run until it ends; resolves with its result. Polls the status query. */
 export async function followRun(
   client: Client,
@@ -116,7 +121,25 @@ export async function followRun(
       inFlight.delete(abort);
     }
   };
-  const result = call(() => handle.result()) as Promise<TrainingRunResult>;
+  // result() long-polls the history for as long as the run lasts, each poll a call with its own
+  // listener: it is asked again with a fresh signal every RESULT_REASK_MS so none collects more
+  // than a few.
+  const awaitResult = async (): Promise<TrainingRunResult> => {
+    for (;;) {
+      const abort = new AbortController();
+      inFlight.add(abort);
+      const reask = setTimeout(() => abort.abort(new ResultReask()), RESULT_REASK_MS);
+      try {
+        return (await client.withAbortSignal(abort.signal, () => handle.result())) as TrainingRunResult;
+      } catch (err) {
+        if (!(abort.signal.reason instanceof ResultReask)) throw err;
+      } finally {
+        clearTimeout(reask);
+        inFlight.delete(abort);
+      }
+    }
+  };
+  const result = awaitResult();
   let previous: RunStatus | null = null;
   let done = false;
   void result.finally(() => (done = true)).catch(() => undefined);
