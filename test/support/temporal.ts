@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { freePort, startDevServer, type DevServer } from '../../cli/devServer';
 
@@ -50,4 +51,25 @@ export async function connectTestTemporal(): Promise<TestTemporal> {
 /** A task queue / id prefix no other test uses. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * A fresh namespace (named from `prefix`) once the server lists it: no worker of any other test
+ * has ever polled its queues.
+ */
+export async function registerTestNamespace(client: Client, prefix: string): Promise<string> {
+  const namespace = uniqueName(prefix);
+  await client.workflowService.registerNamespace({
+    namespace,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
+  for (let attempt = 0; ; attempt++) {
+    const ready = await client.workflowService
+      .describeNamespace({ namespace })
+      .then(() => true)
+      .catch(() => false);
+    if (ready) return namespace;
+    if (attempt >= 100) throw new Error(`namespace ${namespace} never became visible`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

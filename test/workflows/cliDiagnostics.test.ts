@@ -11,11 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 import { execa } from 'execa';
 import { fixtureModel } from '../generation/fixtureModel';
 import { runTirflow, tirflowBin } from '../support/cli';
-import { connectTestTemporal, uniqueName, type TestTemporal } from '../support/temporal';
+import {
+  connectTestTemporal,
+  registerTestNamespace,
+  uniqueName,
+  type TestTemporal,
+} from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
 
 let temporal: TestTemporal;
@@ -25,20 +29,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tirflow-diagnostics-'));
 before(async () => {
   temporal = await connectTestTemporal();
   // A namespace no worker has ever polled: every tirflow queue in it is empty of pollers.
-  namespace = uniqueName('lonely');
-  await temporal.client.workflowService.registerNamespace({
-    namespace,
-    workflowExecutionRetentionPeriod: msToTs('1 day'),
-  });
-  for (let i = 0; ; i++) {
-    const ready = await temporal.client.workflowService
-      .describeNamespace({ namespace })
-      .then(() => true)
-      .catch(() => false);
-    if (ready) break;
-    assert.ok(i < 100, 'the namespace never became visible');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  namespace = await registerTestNamespace(temporal.client, 'lonely');
 });
 after(async () => {
   await temporal?.close();

@@ -10,14 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 import { followRun } from '../../cli/commands/train';
 import { taskQueues } from '../../common/activityContracts';
 import { statusQuery } from '../../workflows/messages';
 import { runWorkerProcess } from '../../workers/runWorkers';
 import type { TrainingRunInput } from '../../workflows/trainingRun';
 import { fixtureModel } from '../generation/fixtureModel';
-import { connectTestTemporal, uniqueName, type TestTemporal } from '../support/temporal';
+import {
+  connectTestTemporal,
+  registerTestNamespace,
+  uniqueName,
+  type TestTemporal,
+} from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
 
 let temporal: TestTemporal;
@@ -26,20 +30,7 @@ let namespace: string;
 before(async () => {
   temporal = await connectTestTemporal();
   // Its own namespace: the run waits there for a rollout worker that never comes.
-  namespace = uniqueName('follow');
-  await temporal.client.workflowService.registerNamespace({
-    namespace,
-    workflowExecutionRetentionPeriod: msToTs('1 day'),
-  });
-  for (let i = 0; ; i++) {
-    const ready = await temporal.client.workflowService
-      .describeNamespace({ namespace })
-      .then(() => true)
-      .catch(() => false);
-    if (ready) break;
-    assert.ok(i < 100, 'the namespace never became visible');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  namespace = await registerTestNamespace(temporal.client, 'follow');
 });
 after(async () => {
   await temporal?.close();

@@ -2,7 +2,8 @@
  * The pipelined loop (`pipeline.maxStaleness` 1) on real workers: step k+1's rollout runs while
  * step k trains, every step is trained once and in order by a policy at most one version
  * behind, evaluation runs beside the next step, continue-as-new carries a finished rollout
- * over without redoing it, and a stop cancels (and reports) the rollouts past it.
+ * over without redoing it, a pause keeps the rollout in flight for after the resume, and a stop
+ * cancels (and reports) the rollouts past it.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { taskQueues } from '../../common/activityContracts';
 import { artifactKeys } from '../../common/artifactKeys';
 import type { RunConfig } from '../../common/config';
 import type { TrainingRunResult } from '../../workflows/trainingRun';
-import { statusQuery, stopUpdate } from '../../workflows/messages';
+import { pauseSignal, resumeSignal, statusQuery, stopUpdate } from '../../workflows/messages';
+import { workflowIds } from '../../common/workflowIds';
 import { useRunHarness } from '../support/runHarness';
 import { uniqueName } from '../support/temporal';
 import { tinyRunConfig } from '../support/tinyRun';
@@ -150,4 +152,43 @@ test('a stop in the pipelined loop cancels the rollouts past it and reports them
   );
   // The rollout one step ahead had started before the stop: cancelled or unused, named in the result.
   assert.deepEqual(result.rolloutsBeyondStop, [stopAfterStep + 1]);
+});
+
+test('a pause in the pipelined loop keeps the rollout in flight and uses it after resume', async () => {
+  const config = tinyRunConfig(harness().model, { steps: 4, pipeline: { maxStaleness: 1 } });
+  const { runId, handle } = await start(config, 'pipepause');
+  for (;;) {
+    const status = await handle.query(statusQuery).catch(() => null);
+    if (status && status.completedSteps >= 1) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await handle.signal(pauseSignal);
+  let paused = await handle.query(statusQuery);
+  while (paused.phase !== 'paused') {
+    await new Promise((r) => setTimeout(r, 200));
+    paused = await handle.query(statusQuery);
+  }
+  // Paused after a step: the next step's rollout, started from the previous policy, is kept.
+  const pausedAt = paused.completedSteps;
+  assert.ok(pausedAt < 4, `paused before the end (after step ${pausedAt})`);
+  // (Had the pause come after the update, the rollout one further ahead started too.)
+  const inFlight = paused.pipeline?.rolloutsInFlight ?? [];
+  assert.ok(inFlight.includes(pausedAt + 1), `in flight while paused: ${inFlight.join(', ')}`);
+  assert.ok(inFlight.every((step) => step <= pausedAt + 2));
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await handle.query(statusQuery)).completedSteps, pausedAt, 'nothing trained while paused');
+
+  await handle.signal(resumeSignal);
+  const result = (await handle.result()) as TrainingRunResult;
+  assert.equal(result.completedSteps, 4);
+  assert.deepEqual(trainedSteps(runId), [1, 2, 3, 4], 'each step trained once, in order');
+  assert.deepEqual(
+    records(runId).map((r) => r.step),
+    [1, 2, 3, 4],
+  );
+  // The kept rollout was used, not redone: each of its shards ran once, from the older policy.
+  for (let shard = 0; shard < config.rollout.shards; shard++)
+    assert.equal(await executions(workflowIds.rolloutShard(runId, pausedAt + 1, shard)), 1);
+  const kept = records(runId).find((r) => r.step === pausedAt + 1)!;
+  assert.equal(kept.behaviourPolicyVersion, pausedAt - 1);
 });
