@@ -151,7 +151,7 @@ export function applySegment(
   const responseText = tokenizer.decode(responseTokenIds);
   const next = withBehaviour(
     { ...trajectory, responseTokenIds, actionMask, responseText },
-    behaviourAfter(trajectory, output.logprobs),
+    behaviourAfter(trajectory, output.logprobs.map(storedLogprob)),
   );
 
   // The new text starts where the old one ended: decoding is prefix-stable for ids that form
@@ -267,6 +267,17 @@ export function appendObservation(
     },
     behaviour,
   );
+}
+
+/**
+ * Behaviour log-probs are stored to 1e-6. A paper-size step holds about 10 M of them, and a
+ * double's shortest JSON text (about 20 characters) tripled the step's artifact bytes in the dry
+ * run (docs/scaling-out.md); 1e-6 is far below the engine-vs-trainer gap (about 4e-5) that the
+ * importance weights see. Dividing the rounded integer by 1e6 gives the double nearest the
+ * 6-decimal value, so its JSON text is that short decimal.
+ */
+export function storedLogprob(logprob: number): number {
+  return Math.round(logprob * 1e6) / 1e6;
 }
 
 /**

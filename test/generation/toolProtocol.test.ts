@@ -21,6 +21,7 @@ import {
   type ProtocolSettings,
   type SegmentOutput,
   type Tokenizer,
+  storedLogprob,
 } from '../../common/toolProtocol';
 import type { ExecutionResult, Trajectory } from '../../common/trajectory';
 
@@ -287,6 +288,20 @@ describe('observations', () => {
 });
 
 describe('behaviour bookkeeping', () => {
+  it('stores behaviour log-probs to 1e-6, as short JSON text', () => {
+    const t = fresh();
+    const first = ids('Let', ' me');
+    const next = applySegment(
+      t,
+      nextSegment(t, settings)!,
+      { ...out(first), logprobs: [-0.1234567890123, -3e-9] },
+      tokenizer,
+    );
+    assert.deepEqual(next.behaviourLogprobs, [-0.123457, -0]);
+    assert.equal(JSON.stringify(next.behaviourLogprobs), '[-0.123457,0]');
+    assert.equal(storedLogprob(-2.0000004), -2);
+  });
+
   it("keeps one behaviour log-prob per response token: the engine's for model tokens, 0 for tool output", () => {
     let t = fresh();
     const first = ids('Let', ' ``', '`py', 'thon\nx');
