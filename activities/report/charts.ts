@@ -7,6 +7,13 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { EvaluationRecord, StepRecord } from '../../common/activityContracts';
 import type { ExecutionStatus } from '../../common/trajectory';
 import type { RunData } from './runData';
+import {
+  CHART_HEIGHT as HEIGHT,
+  CHART_WIDTH as WIDTH,
+  chartConfig as baseConfig,
+  stackedStepBars,
+  VEGA_LITE_SCHEMA as SCHEMA,
+} from './stackedStepBars';
 import { timingCharts } from './timingCharts';
 import { updateCharts } from './updateCharts';
 
@@ -18,20 +25,6 @@ export interface ChartSpec {
   caption: string;
   spec: TopLevelSpec;
 }
-
-const WIDTH = 560;
-const HEIGHT = 240;
-/** Fonts tried in order by the SVG viewer and by resvg (which does not read fontconfig aliases). */
-const FONT = 'Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif';
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
-
-const baseConfig = {
-  font: FONT,
-  background: 'white',
-  view: { stroke: '#ddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
-};
 
 /** Whole-step ticks 0..last at a 1-2-5 spacing, at most ~10 of them (Vega alone puts ticks at half steps). */
 export function stepTicks(lastStep: number): number[] {
@@ -203,38 +196,18 @@ function executionChart(runs: readonly RunData[]): ChartSpec {
     id,
     title,
     caption,
-    spec: {
-      $schema: SCHEMA,
+    spec: stackedStepBars({
       title,
-      config: baseConfig,
-      data: { values: bars },
-      facet: { row: { field: 'run', type: 'nominal', title: null, sort: runs.map((r) => r.label) } },
-      resolve: { scale: { y: 'independent' } },
-      spec: {
-        width: WIDTH,
-        height: Math.max(120, Math.round(HEIGHT / runs.length)),
-        mark: { type: 'bar' },
-        encoding: {
-          x: {
-            field: 'step',
-            type: 'ordinal',
-            title: 'training step',
-            axis: { labelAngle: 0, labelOverlap: true },
-          },
-          y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'executions' },
-          color: {
-            field: 'status',
-            type: 'nominal',
-            title: 'outcome',
-            scale: {
-              domain: EXECUTION_STATUSES.map((s) => s.status),
-              range: EXECUTION_STATUSES.map((s) => s.color),
-            },
-          },
-          order: { field: 'order', type: 'quantitative' },
-        },
+      bars,
+      runLabels: runs.map((r) => r.label),
+      value: { field: 'count', title: 'executions' },
+      colour: {
+        field: 'status',
+        title: 'outcome',
+        parts: EXECUTION_STATUSES.map((e) => ({ name: e.status, color: e.color })),
       },
-    },
+      independentY: true,
+    }),
   };
 }
 

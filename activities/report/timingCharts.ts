@@ -3,15 +3,10 @@
  * update and evaluation, and the time its activities waited in task queues. Drawn only for runs
  * that recorded timings (runs before them have none).
  */
-import type { TopLevelSpec } from 'vega-lite';
 import type { StepTimings } from '../../common/activityContracts';
 import type { ChartSpec } from './charts';
 import type { RunData } from './runData';
-
-const WIDTH = 560;
-const HEIGHT = 240;
-const FONT = 'Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif';
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+import { stackedStepBars } from './stackedStepBars';
 
 /** The parts of a step's wall time, bottom of the stack first. */
 export const STEP_TIME_PARTS = [
@@ -52,43 +47,17 @@ export function timingCharts(runs: readonly RunData[]): ChartSpec[] {
         "a step's rollout overlaps the previous step's update, so the parts add up to more than the " +
         'time between two steps. `tirflow status` adds the busy time of generate, execute and score, ' +
         'and the time spent waiting in task queues.',
-      spec: {
-        $schema: SCHEMA,
+      spec: stackedStepBars({
         title,
-        config: {
-          font: FONT,
-          background: 'white',
-          view: { stroke: '#ddd' },
-          axis: { labelFontSize: 11, titleFontSize: 12 },
-          legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+        bars,
+        runLabels: runs.map((r) => r.label),
+        value: { field: 'seconds', title: 'seconds' },
+        colour: {
+          field: 'part',
+          title: 'part of the step',
+          parts: STEP_TIME_PARTS.map((p) => ({ name: p.part, color: p.color })),
         },
-        data: { values: bars },
-        facet: { row: { field: 'run', type: 'nominal', title: null, sort: runs.map((r) => r.label) } },
-        spec: {
-          width: WIDTH,
-          height: Math.max(120, Math.round(HEIGHT / runs.length)),
-          mark: { type: 'bar' },
-          encoding: {
-            x: {
-              field: 'step',
-              type: 'ordinal',
-              title: 'training step',
-              axis: { labelAngle: 0, labelOverlap: true },
-            },
-            y: { field: 'seconds', type: 'quantitative', stack: 'zero', title: 'seconds' },
-            color: {
-              field: 'part',
-              type: 'nominal',
-              title: 'part of the step',
-              scale: {
-                domain: STEP_TIME_PARTS.map((p) => p.part),
-                range: STEP_TIME_PARTS.map((p) => p.color),
-              },
-            },
-            order: { field: 'order', type: 'quantitative' },
-          },
-        },
-      } satisfies TopLevelSpec,
+      }),
     },
   ];
 }

@@ -4,22 +4,16 @@
  * from the trainer's policy (off-policy gap). Each chart is drawn only when a run recorded the
  * quantity: runs recorded before the full update record have neither.
  */
-import type { TopLevelSpec } from 'vega-lite';
 import type { RecordedUpdateMetrics } from '../../common/activityContracts';
 import type { ChartSpec } from './charts';
 import type { RunData } from './runData';
-
-const WIDTH = 560;
-const HEIGHT = 240;
-const FONT = 'Liberation Sans, Arial, Helvetica, DejaVu Sans, sans-serif';
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
-const config = {
-  font: FONT,
-  background: 'white',
-  view: { stroke: '#ddd' },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
-};
+import {
+  CHART_HEIGHT as HEIGHT,
+  CHART_WIDTH as WIDTH,
+  chartConfig as config,
+  stackedStepBars,
+  VEGA_LITE_SCHEMA as SCHEMA,
+} from './stackedStepBars';
 
 /** Where each trajectory of a step went, bottom of the stack first. */
 export const BATCH_PARTS = [
@@ -63,34 +57,17 @@ function batchChart(runs: readonly RunData[]): ChartSpec | null {
       "Each step's trajectories by what the update did with them: trained on, left out by a sample " +
       'mask (a trajectory with several reasons counts once per reason), or dropped with its group by ' +
       'dynamic filtering.',
-    spec: {
-      $schema: SCHEMA,
+    spec: stackedStepBars({
       title,
-      config,
-      data: { values: bars },
-      facet: { row: { field: 'run', type: 'nominal', title: null, sort: runs.map((r) => r.label) } },
-      spec: {
-        width: WIDTH,
-        height: Math.max(120, Math.round(HEIGHT / runs.length)),
-        mark: { type: 'bar' },
-        encoding: {
-          x: {
-            field: 'step',
-            type: 'ordinal',
-            title: 'training step',
-            axis: { labelAngle: 0, labelOverlap: true },
-          },
-          y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'trajectories' },
-          color: {
-            field: 'part',
-            type: 'nominal',
-            title: 'trajectory',
-            scale: { domain: BATCH_PARTS.map((p) => p.part), range: BATCH_PARTS.map((p) => p.color) },
-          },
-          order: { field: 'order', type: 'quantitative' },
-        },
+      bars,
+      runLabels: runs.map((r) => r.label),
+      value: { field: 'count', title: 'trajectories' },
+      colour: {
+        field: 'part',
+        title: 'trajectory',
+        parts: BATCH_PARTS.map((p) => ({ name: p.part, color: p.color })),
       },
-    } satisfies TopLevelSpec,
+    }),
   };
 }
 
